@@ -1,0 +1,52 @@
+# The README's two commands are `make demo` and `make test`; both work on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PIP_INSTALL := $(PY) -m pip install -c constraints.txt
+
+.PHONY: demo test lint unit docs install graphviz bench bench-squirrel-core clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# Reinstall only when the dependency files change. torch is pinned to 2.13.0 through constraints.txt
+# (a local CPU wheel on our machines); the library's own extra stays a range.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP_INSTALL) -e '.[all,test,docs]'
+	touch $(STAMP)
+
+# The graphviz `dot` binary renders explain() pictures; install it when missing (as root), else say how.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+	  else echo "graphviz's 'dot' is missing; run: sudo apt-get update && sudo apt-get install -y graphviz" >&2; exit 1; fi; }
+
+install: $(STAMP) graphviz
+
+demo: install
+	$(PY) -m squirrel_graph.demo
+
+lint: install
+	$(PY) -m ruff check squirrel_graph optimizers tests benchmarks docs
+
+unit: install
+	$(PY) -m pytest
+
+docs: install
+	rm -rf docs/_build
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# Everything CI checks: lint, the unit tests (which execute the notebooks), and the docs with warnings as errors.
+test: lint unit docs
+
+bench: install
+	$(PY) benchmarks/run.py
+
+# squirrel-core 0.20.2 lives in its own venv, never a project dependency; benchmarks/run.py runs it there.
+bench-squirrel-core: install
+	test -x .venv-squirrel-core/bin/python || python3 -m venv .venv-squirrel-core
+	.venv-squirrel-core/bin/python -m pip install -q 'squirrel-core==0.20.2' 'numpy<2.5'
+	$(PY) benchmarks/run.py --squirrel-core-python .venv-squirrel-core/bin/python
+
+clean:
+	rm -rf docs/_build .pytest_cache benchmarks/results

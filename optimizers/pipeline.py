@@ -1,0 +1,38 @@
+"""The pass pipeline: the fixed order in which passes run, and switching them off by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from optimizers.base import Pass, Rewrite
+from optimizers.eliminate_noops import eliminate_noops
+from optimizers.fuse_maps import fuse_maps
+from squirrel_graph.graph import Plan
+
+#: Passes in the order they run. Later issues add push_splits, collapse_dask and insert_monitors here.
+DEFAULT_PASSES: tuple[Pass, ...] = (
+    Pass("eliminate_noops", eliminate_noops, "drop shuffle(size<2) and take(None)"),
+    Pass("fuse_maps", fuse_maps, "run consecutive map/filter/flatten (+ trailing batched) as one loop"),
+)
+PASS_NAMES: tuple[str, ...] = tuple(p.name for p in DEFAULT_PASSES)
+
+
+def optimize(
+    plan: Plan, disable: Iterable[str] = (), passes: tuple[Pass, ...] = DEFAULT_PASSES
+) -> tuple[Plan, tuple[Rewrite, ...]]:
+    """Run every pass not named in ``disable``; return the optimized plan and all rewrites in order."""
+    disabled = set(disable)
+    unknown = disabled - {p.name for p in passes}
+    if unknown:
+        raise ValueError(
+            f"compile(disable=...): unknown pass name(s) {sorted(unknown)}; known passes: {[p.name for p in passes]}"
+        )
+    log: list[Rewrite] = []
+    for p in passes:
+        if p.name in disabled:
+            log.append(Rewrite(p.name, "skipped", (), "disabled by the user"))
+            continue
+        result = p.run(plan)
+        plan = result.plan
+        log.extend(result.rewrites)
+    return plan, tuple(log)

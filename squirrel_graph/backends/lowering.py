@@ -1,0 +1,96 @@
+"""The lowering skeleton shared by every backend.
+
+:func:`lower` walks an optimized plan in topological order and asks the backends, in preference order, for a
+runner of each node. A runner is ``runner(inputs, ctx) -> Iterator`` where ``inputs`` are zero-argument
+callables that open a *fresh* iterator over each input stage (so ``loop`` and ``Multiplexer`` can re-open
+their upstream) and ``ctx`` is the :class:`RunContext` holding the run's mutable state. Backends only read
+plans; nothing here mutates one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+from squirrel_graph.errors import LoweringError
+from squirrel_graph.graph import Fused, Node, Plan
+
+Opener = Callable[[], Iterator[Any]]
+Runner = Callable[[Sequence[Opener], "RunContext"], Iterator[Any]]
+
+
+@dataclass
+class RunContext:
+    """Mutable state of one run (one ``iter()`` of a stream): per-stage state objects keyed by stage id."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A backend names itself and returns a runner for the node kinds it owns (None for the others)."""
+
+    name: str
+
+    def runner_for(self, nid: str, node: Node) -> Runner | None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class PhysicalStage:
+    """One runnable stage: the logical nodes it executes, the backend that runs it, and its inputs."""
+
+    sid: str
+    name: str
+    backend: str
+    node_ids: tuple[str, ...]
+    inputs: tuple[PhysicalStage, ...]
+    runner: Runner
+
+    def open(self, ctx: RunContext) -> Iterator[Any]:
+        """A fresh iterator over this stage's output."""
+        return self.runner(tuple(partial(s.open, ctx) for s in self.inputs), ctx)
+
+
+@dataclass(frozen=True)
+class PhysicalPlan:
+    """Stages in topological order and the output stage."""
+
+    stages: tuple[PhysicalStage, ...]
+    output: PhysicalStage
+
+    def open(self, ctx: RunContext | None = None) -> Iterator[Any]:
+        return self.output.open(ctx if ctx is not None else RunContext())
+
+    def stage_of_node(self, nid: str) -> PhysicalStage | None:
+        for s in self.stages:
+            if nid in s.node_ids:
+                return s
+        return None
+
+
+def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
+    """Turn an optimized plan into physical stages, one per plan node, each owned by the first willing backend."""
+    built: dict[str, PhysicalStage] = {}
+    order = []
+    for nid in plan.topo():
+        node = plan.node(nid)
+        for backend in backends:
+            runner = backend.runner_for(nid, node)
+            if runner is not None:
+                break
+        else:
+            names = [b.name for b in backends]
+            raise LoweringError(f"no backend among {names} can run node {nid} ({node.label()})")
+        node_ids = node.node_ids if isinstance(node, Fused) else (nid,)
+        stage = PhysicalStage(
+            sid=nid,
+            name=node.label(),
+            backend=backend.name,
+            node_ids=node_ids,
+            inputs=tuple(built[i] for i in plan.inputs(nid)),
+            runner=runner,
+        )
+        built[nid] = stage
+        order.append(stage)
+    return PhysicalPlan(tuple(order), built[plan.output])

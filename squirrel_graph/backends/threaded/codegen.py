@@ -1,0 +1,119 @@
+"""Whole-stage code generation: one Python generator function for a run of map/filter/flatten(/batched).
+
+The generated loop calls the user's functions through local variables and appends to batches in place, so a
+fused stage costs about what a hand-written ``for`` loop making the same calls costs. Compiled code objects
+are cached per generated source text (a process-level cache keyed by content). Exceptions raised by a user
+function are annotated with the logical node they came from, found from the generated line that raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import linecache
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from squirrel_graph.errors import annotate
+from squirrel_graph.graph import Batched, Filter, Flatten, Map, Node
+
+_CODE_CACHE: dict[str, Callable[..., Any]] = {}
+
+
+@dataclass(frozen=True)
+class FusedLoop:
+    """A generated loop: its source and the arguments to bind (user callables and error metadata)."""
+
+    source: str
+    args: tuple[Any, ...]  # (meta, *user callables); meta = (line -> node index, labels, node ids)
+
+    def open(self, src: Iterator[Any]) -> Iterator[Any]:
+        return _compiled(self.source)(src, *self.args)
+
+
+def _bind(fn: Any, kwargs: Any) -> Any:
+    return functools.partial(fn, **kwargs) if kwargs else fn
+
+
+def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...]) -> FusedLoop:
+    """Generate the loop for ``nodes`` (map/filter/flatten, optionally ending with one batched)."""
+    batched = nodes[-1] if isinstance(nodes[-1], Batched) else None
+    body = nodes[:-1] if batched is not None else nodes
+    params: list[str] = []
+    args: list[Any] = []
+    lines: list[str] = []
+    owner: dict[int, int] = {}
+
+    def emit(text: str, node_index: int | None = None) -> None:
+        lines.append(text)
+        if node_index is not None:
+            owner[len(lines)] = node_index
+
+    def arg(value: Any) -> str:
+        name = f"_a{len(args)}"
+        params.append(name)
+        args.append(value)
+        return name
+
+    emit("")  # the def line is filled in once all parameters are known
+    if batched is not None:
+        emit("    _b = []")
+        emit("    _add = _b.append")
+    emit("    try:")
+    emit("        for _x in _src:")
+    depth = 3
+    for i, node in enumerate(body):
+        pad = "    " * depth
+        if isinstance(node, Map):
+            emit(f"{pad}_x = {arg(_bind(node.fn, node.kwargs))}(_x)", i)
+        elif isinstance(node, Filter):
+            emit(f"{pad}if not {arg(node.predicate)}(_x):", i)
+            emit(f"{pad}    continue", i)
+        elif isinstance(node, Flatten):
+            emit(f"{pad}for _x in _x:", i)
+            depth += 1
+        else:  # pragma: no cover - fuse_maps only builds runs of the kinds above
+            raise TypeError(f"cannot generate a fused loop for {node.label()}")
+    pad = "    " * depth
+    if batched is None:
+        emit(f"{pad}yield _x")
+    else:
+        bi = len(nodes) - 1
+        out = f"{arg(batched.collation_fn)}(_b)" if batched.collation_fn is not None else "_b"
+        emit(f"{pad}_add(_x)", bi)
+        emit(f"{pad}if len(_b) == {int(batched.batchsize)}:", bi)
+        emit(f"{pad}    yield {out}", bi)
+        emit(f"{pad}    _b = []", bi)
+        emit(f"{pad}    _add = _b.append", bi)
+        if not batched.drop_last:
+            emit("        if _b:", bi)
+            emit(f"            yield {out}", bi)
+    emit("    except Exception as _e:")
+    emit("        _annotate_fused(_e, _meta)")
+    emit("        raise")
+    lines[0] = f"def _fused(_src, _meta{''.join(', ' + p for p in params)}):"
+    source = "\n".join(lines) + "\n"
+    meta = (owner, tuple(n.label() for n in nodes), tuple(node_ids))
+    return FusedLoop(source, (meta, *args))
+
+
+def _compiled(source: str) -> Callable[..., Any]:
+    fn = _CODE_CACHE.get(source)
+    if fn is None:
+        digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+        filename = f"<squirrel_graph fused loop {digest}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = {"_annotate_fused": _annotate_from_traceback}
+        exec(compile(source, filename, "exec"), namespace)
+        fn = _CODE_CACHE[source] = namespace["_fused"]
+    return fn
+
+
+def _annotate_from_traceback(exc: BaseException, meta: tuple[dict[int, int], tuple[str, ...], tuple[str, ...]]) -> None:
+    """Name the logical node whose generated line raised ``exc`` (not the upstream iterator's errors)."""
+    owners, labels, node_ids = meta
+    tb = exc.__traceback__
+    idx = owners.get(tb.tb_lineno) if tb is not None else None
+    if idx is not None:
+        annotate(exc, labels[idx], node_ids[idx])

@@ -1,0 +1,328 @@
+"""Generator functions that the threaded backend runs for the stateful, order-dependent node kinds.
+
+They are plain functions over iterators (squirrel-core's ``iterators.py`` exports the public ones), so they
+are easy to test on their own. Randomness follows squirrel-core's call sequence so seeded results match.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import pickle
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from concurrent.futures import ThreadPoolExecutor as _Pool
+from typing import Any
+
+from squirrel_graph.errors import annotate
+
+SEED_TYPES = (int, float, str, bytes, bytearray)
+
+
+def get_random_range(rng: random.Random | None = None, seed: Any = None) -> random.Random:
+    """A seeded ``random.Random``: ``seed`` wins; a given ``rng`` is used as it is; otherwise seeded from pid+time.
+
+    Unlike squirrel-core, an ``rng`` passed without ``seed`` is *not* reseeded, so it is reproducible.
+    """
+    if seed is not None:
+        out = rng if rng is not None else random.Random()
+        out.seed(seed)
+        return out
+    if rng is not None:
+        return rng
+    return random.Random(f"{os.getpid()}{time.time()}")
+
+
+def _pick(buf: list[Any], rng: random.Random) -> Any:
+    k = rng.randint(0, len(buf) - 1)
+    item = buf[k]
+    buf[k] = buf[-1]
+    buf.pop()
+    return item
+
+
+def shuffle_(
+    iterable: Iterable[Any],
+    bufsize: int = 1000,
+    initial: int = 100,
+    rng: random.Random | None = None,
+    seed: Any = None,
+) -> Iterator[Any]:
+    """Buffered shuffle with squirrel-core's fill and pick sequence (seeded output is identical)."""
+    it = iter(iterable)
+    initial = min(initial, bufsize)
+    rng = get_random_range(rng, seed)
+    buf: list[Any] = []
+    for item in it:
+        buf.append(item)
+        if len(buf) < bufsize:
+            try:
+                buf.append(next(it))
+            except StopIteration:
+                pass
+        if len(buf) >= initial:
+            yield _pick(buf, rng)
+    while buf:
+        yield _pick(buf, rng)
+
+
+def take_(iterable: Iterable[Any], n: int) -> Iterator[Any]:
+    """The first ``n`` items; pulls no more than ``n`` from the iterator (safe to call twice on one iterator)."""
+    return itertools.islice(iterable, n)
+
+
+def map_(iterable: Iterable[Any], callback: Callable[[Any], Any]) -> Iterator[Any]:
+    """``callback(item)`` for every item (usable as a key hook: ``partial(map_, callback=f)``)."""
+    for item in iterable:
+        yield callback(item)
+
+
+def filter_(iterable: Iterable[Any], predicate: Callable[[Any], Any]) -> Iterator[Any]:
+    """Items for which ``predicate`` is truthy."""
+    for item in iterable:
+        if predicate(item):
+            yield item
+
+
+def flatten_(iterable: Iterable[Any]) -> Iterator[Any]:
+    """The elements of every item."""
+    for item in iterable:
+        yield from item
+
+
+def batched_(
+    iterable: Iterable[Any],
+    batchsize: int = 20,
+    collation_fn: Callable[[list[Any]], Any] | None = None,
+    drop_last_if_not_full: bool = True,
+) -> Iterator[Any]:
+    """Lists of ``batchsize`` items (the last one dropped if short and ``drop_last_if_not_full``)."""
+    if batchsize < 0:
+        raise ValueError(f"batched_: batchsize must be >= 0, got {batchsize}")
+    it = iter(iterable)
+    while True:
+        batch = list(itertools.islice(it, batchsize))
+        if not batch or (len(batch) < batchsize and drop_last_if_not_full):
+            return
+        yield collation_fn(batch) if collation_fn is not None else batch
+
+
+def getsize(item: Any) -> int:
+    """Size of an item in bytes: ``nbytes`` for arrays and tensors, ``len`` for bytes, else its pickled size."""
+    nbytes = getattr(item, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return len(item)
+    return len(pickle.dumps(item))
+
+
+def tqdm_(iterable: Iterable[Any], **kwargs: Any) -> Iterator[Any]:
+    """Items through a tqdm progress bar."""
+    from tqdm import tqdm
+
+    return iter(tqdm(iterable, **kwargs))
+
+
+def zip_index_(iterable: Iterable[Any], pad_length: int | None = None) -> Iterator[tuple[Any, Any]]:
+    """``(index, item)``; with ``pad_length`` the index is a zero-padded string (never truncated)."""
+    if pad_length is None:
+        yield from enumerate(iterable)
+        return
+    for i, item in enumerate(iterable):
+        yield str(i).zfill(pad_length), item
+
+
+def sliding_(
+    iterable: Iterable[Any],
+    window_size: int,
+    deepcopy: bool,
+    stride: int = 1,
+    drop_last_if_not_full: bool = True,
+    min_window_size: int = 1,
+    fill_nan_on_partial: bool = False,
+) -> Iterator[list[Any]]:
+    """Windows of ``window_size`` items advancing by ``stride`` (squirrel-core's ``sliding``).
+
+    Partial windows at the end are yielded only when ``drop_last_if_not_full`` is False: padded with None up
+    to the window size if ``fill_nan_on_partial``, otherwise while at least ``min_window_size`` long.
+    """
+    it = iter(iterable)
+    window = deque(itertools.islice(it, window_size))
+
+    def emit(items: Iterable[Any]) -> list[Any]:
+        out = list(items)
+        if fill_nan_on_partial:
+            out += [None] * (window_size - len(out))
+        return copy.deepcopy(out) if deepcopy else out
+
+    if len(window) < window_size:  # the input ended before the first window was full
+        if window and not drop_last_if_not_full and (fill_nan_on_partial or len(window) >= min_window_size):
+            yield emit(window)
+        return
+    while True:
+        yield emit(window)
+        new = list(itertools.islice(it, stride))
+        for _ in range(stride):
+            window.popleft()
+        window.extend(new)
+        if len(new) < stride:
+            break
+    if drop_last_if_not_full:
+        return
+    while window and (fill_nan_on_partial or len(window) >= min_window_size):
+        yield emit(window)
+        for _ in range(min(stride, len(window))):
+            window.popleft()
+
+
+class LoopState:
+    """Runtime state of one ``loop``: ``counter`` counts completed passes of this run."""
+
+    def __init__(self) -> None:
+        self.counter = 0
+
+
+def loop_(open_input: Callable[[], Iterator[Any]], n: int | None, state: LoopState) -> Iterator[Any]:
+    """Re-open and drain the input ``n`` times (forever if None, but stop when a pass yields nothing)."""
+    while n is None or state.counter < n:
+        empty = True
+        for item in open_input():
+            empty = False
+            yield item
+        state.counter += 1
+        if empty and n is None:
+            return
+
+
+def sampler_(
+    openers: Sequence[Callable[[], Iterator[Any]]], probs: Sequence[float] | None, rng: random.Random
+) -> Iterator[Any]:
+    """Each next item from a randomly chosen input until all are exhausted (squirrel-core's RNG calls)."""
+    iters = [open_() for open_ in openers]
+    weights = list(probs) if probs is not None else None
+    while iters:
+        idx = rng.choices(range(len(iters)), weights=weights)[0]
+        try:
+            yield next(iters[idx])
+        except StopIteration:
+            del iters[idx]
+            if weights is not None:
+                del weights[idx]
+                total = sum(weights)
+                weights = [w / total for w in weights] if total > 0 else None
+
+
+class MuxState:
+    """Runtime state of one Multiplexer run: samples drawn and re-initialisations per input."""
+
+    def __init__(self, n: int) -> None:
+        self.num_samples = [0] * n
+        self.reinit_counts = [0] * n
+
+
+def multiplex_(
+    openers: Sequence[Callable[[], Iterator[Any]]],
+    strategy: str,
+    probas: Sequence[float] | None,
+    max_reinits: int,
+    seed: Any,
+    state: MuxState,
+) -> Iterator[Any]:
+    """Interleave inputs like squirrel-core's Multiplexer (same numpy RNG calls, so seeded output matches)."""
+    import numpy as np
+
+    n = len(openers)
+    iters = [open_() for open_ in openers]
+    if strategy == "RoundRobin":
+        alive = list(range(n))
+        pos = 0
+        while alive:
+            idx = alive[pos % len(alive)]
+            try:
+                item = next(iters[idx])
+            except StopIteration:
+                alive.remove(idx)
+                pos = 0  # squirrel-core restarts the cycle at the first remaining input
+                continue
+            pos += 1
+            state.num_samples[idx] += 1
+            yield item
+        return
+    rng = np.random.RandomState(np.random.MT19937(seed=seed))
+    p = None if strategy == "uniform_with_replacement" else list(probas or ())
+    while True:
+        idx = int(rng.choice(n, 1, replace=True, p=p).squeeze())
+        try:
+            item = next(iters[idx])
+        except StopIteration:
+            state.reinit_counts[idx] += 1
+            counts = state.reinit_counts
+            if all(c >= 1 for c in counts) or any(c >= max_reinits for c in counts):
+                return
+            iters[idx] = openers[idx]()  # the draw that hit the end yields nothing (squirrel-core's RNG sequence)
+            continue
+        state.num_samples[idx] += 1
+        yield item
+
+
+def is_executor(obj: Any) -> bool:
+    """A ``concurrent.futures.Executor`` or a ``dask.distributed.Client``."""
+    if isinstance(obj, Executor):
+        return True
+    cls = type(obj)
+    return cls.__name__ == "Client" and cls.__module__.split(".")[0] == "distributed"
+
+
+def async_map_(
+    open_input: Callable[[], Iterator[Any]],
+    fn: Callable[[Any], Any],
+    buffer: int,
+    max_workers: int | None,
+    executor: Any,
+    stage: str,
+    node_id: str,
+) -> Iterator[Any]:
+    """``fn`` over the items on a pool, at most ``buffer`` in flight, results yielded in input order.
+
+    Our own pool is created here (not at chain time) and shut down when the generator ends or is closed; a
+    user's executor is never shut down.
+    """
+    own = executor is None
+    pool = _Pool(max_workers=max_workers) if own else executor
+    if own or isinstance(pool, Executor):
+        submit = pool.submit
+    else:  # a dask.distributed.Client: pure=False, so equal (fn, item) pairs are never de-duplicated
+        submit = _dask_submit(pool)
+    pending: deque[Future[Any]] = deque()
+    try:
+        for item in open_input():
+            pending.append(submit(fn, item))
+            if len(pending) >= buffer:
+                yield _result(pending.popleft(), stage, node_id)
+        while pending:
+            yield _result(pending.popleft(), stage, node_id)
+    finally:
+        for fut in pending:
+            fut.cancel()
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask_submit(client: Any) -> Callable[..., Any]:
+    def submit(fn: Callable[[Any], Any], item: Any) -> Any:
+        return client.submit(fn, item, pure=False)
+
+    return submit
+
+
+def _result(fut: Any, stage: str, node_id: str) -> Any:
+    try:
+        return fut.result()
+    except Exception as exc:
+        annotate(exc, stage, node_id)
+        raise

@@ -1,0 +1,194 @@
+"""The threaded backend: runners for every node kind of the IR, using generated loops and thread pools."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import random
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from squirrel_graph.backends.lowering import Opener, RunContext, Runner
+from squirrel_graph.backends.threaded import ops
+from squirrel_graph.backends.threaded.codegen import generate
+from squirrel_graph.graph import (
+    AsyncMap,
+    Barrier,
+    Batched,
+    FilePaths,
+    Filter,
+    Flatten,
+    Fused,
+    IteratorFn,
+    IterSource,
+    Loop,
+    Map,
+    Multiplex,
+    Node,
+    Opaque,
+    SamplerSource,
+    Shuffle,
+    Sliding,
+    Take,
+    Tqdm,
+    ZipIndex,
+)
+
+
+class ThreadedBackend:
+    """Runs every node kind in the consumer's thread, with thread pools for ``async_map``."""
+
+    name = "threaded"
+
+    def runner_for(self, nid: str, node: Node) -> Runner | None:
+        make = _RUNNERS.get(type(node))
+        return make(nid, node) if make is not None else None
+
+
+def _source(nid: str, node: IterSource) -> Runner:
+    src = node.source
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return iter(src() if callable(src) else src)
+
+    return run
+
+
+def _file_paths(nid: str, node: FilePaths) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        from squirrel_graph.io.fs import list_paths
+
+        return list_paths(node.url, node.nested, node.max_workers, node.max_dirs, dict(node.storage_options))
+
+    return run
+
+
+def _opaque(nid: str, node: Opaque) -> Runner:
+    handle = node.handle
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return iter(type(handle).__iter__(handle))
+
+    return run
+
+
+def _fused(nid: str, node: Node) -> Runner:
+    nodes, ids = (node.nodes, node.node_ids) if isinstance(node, Fused) else ((node,), (nid,))
+    loop = generate(nodes, ids)
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return loop.open(inputs[0]())
+
+    return run
+
+
+def _async_map(nid: str, node: AsyncMap) -> Runner:
+    fn = functools.partial(node.fn, **node.kwargs) if node.kwargs else node.fn
+    label = node.label()
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid)
+
+    return run
+
+
+def _shuffle(nid: str, node: Shuffle) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        rng = None
+        if node.rng_state is not None:
+            rng = random.Random()
+            rng.setstate(node.rng_state)  # a fresh copy per run: every iteration replays the same order
+        return ops.shuffle_(inputs[0](), node.size, node.initial, rng=rng, seed=node.seed)
+
+    return run
+
+
+def _simple(fn: Callable[..., Iterator[Any]], **fixed: Any) -> Callable[[str, Node], Runner]:
+    def make(nid: str, node: Node) -> Runner:
+        def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+            return fn(inputs[0](), **{k: getattr(node, attr) for k, attr in fixed.items()})
+
+        return run
+
+    return make
+
+
+def _take(nid: str, node: Take) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return itertools.islice(inputs[0](), node.n)
+
+    return run
+
+
+def _loop(nid: str, node: Loop) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        state = ctx.state[nid] = ops.LoopState()
+        if node.owner is not None:
+            node.owner._runtime_state = state  # lets the user's handle report .counter of its latest run
+        return ops.loop_(inputs[0], node.n, state)
+
+    return run
+
+
+def _sampler(nid: str, node: SamplerSource) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        rng = random.Random()
+        rng.setstate(node.rng_state)
+        return ops.sampler_(inputs, node.probs, rng)
+
+    return run
+
+
+def _multiplex(nid: str, node: Multiplex) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        state = ctx.state[nid] = ops.MuxState(len(inputs))
+        if node.owner is not None:
+            node.owner._runtime_state = state
+        return ops.multiplex_(inputs, node.strategy, node.probas, node.max_reinits, node.seed, state)
+
+    return run
+
+
+def _iterator_fn(nid: str, node: IteratorFn) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return iter(node.fn(inputs[0](), *node.args, **node.kwargs))
+
+    return run
+
+
+def _barrier(nid: str, node: Barrier) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return inputs[0]()
+
+    return run
+
+
+_RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
+    IterSource: _source,
+    FilePaths: _file_paths,
+    Opaque: _opaque,
+    Map: _fused,
+    Filter: _fused,
+    Flatten: _fused,
+    Batched: _fused,
+    Fused: _fused,
+    AsyncMap: _async_map,
+    Shuffle: _shuffle,
+    Take: _take,
+    Loop: _loop,
+    SamplerSource: _sampler,
+    Multiplex: _multiplex,
+    IteratorFn: _iterator_fn,
+    Barrier: _barrier,
+    Sliding: _simple(
+        ops.sliding_,
+        window_size="window_size",
+        deepcopy="deepcopy",
+        stride="stride",
+        drop_last_if_not_full="drop_last",
+        min_window_size="min_window_size",
+        fill_nan_on_partial="fill_nan_on_partial",
+    ),
+    ZipIndex: _simple(ops.zip_index_, pad_length="pad_length"),
+    Tqdm: lambda nid, node: lambda inputs, ctx: ops.tqdm_(inputs[0](), **node.kwargs),
+}

@@ -1,0 +1,67 @@
+"""The one entry point from fluent handles to optimizers, backends and explain.
+
+Handles call :func:`compile_plan` at iteration time; it imports the ``optimizers`` package and the backends
+lazily, so the import graph stays a DAG although ``squirrel_graph`` and ``optimizers`` are two packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from squirrel_graph.graph import Plan
+
+BACKENDS = ("threaded",)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What ``stream.compile(...)`` asked for: whether to optimize, which passes to skip, which backend."""
+
+    optimize: bool = True
+    disable: tuple[str, ...] = ()
+    backend: str = "threaded"
+
+    @classmethod
+    def checked(cls, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded") -> CompileOptions:
+        """Validate at ``compile()`` time, so a typo fails before any data flows."""
+        from optimizers import PASS_NAMES
+
+        if isinstance(disable, str):
+            disable = (disable,)
+        disable = tuple(disable)
+        unknown = sorted(set(disable) - set(PASS_NAMES))
+        if unknown:
+            raise ValueError(f"compile(disable=...): unknown pass name(s) {unknown}; known passes: {list(PASS_NAMES)}")
+        if backend not in BACKENDS:
+            raise ValueError(f"compile(backend=...): unknown backend {backend!r}; known backends: {list(BACKENDS)}")
+        if not isinstance(optimize, bool):
+            raise TypeError(f"compile(optimize=...): expected a bool, got {type(optimize).__name__}")
+        return cls(optimize, disable, backend)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The three plans of one compilation (logical, optimized, physical) and the rewrite log."""
+
+    logical: Plan
+    optimized: Plan
+    rewrites: tuple[Any, ...]
+    physical: Any  # squirrel_graph.backends.PhysicalPlan
+    options: CompileOptions
+
+
+def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
+    """Optimize ``plan`` (unless told not to) and lower it to physical stages."""
+    from optimizers import Rewrite, optimize
+    from squirrel_graph.backends import lower
+    from squirrel_graph.backends.threaded import ThreadedBackend
+
+    options = options or CompileOptions()
+    if options.optimize:
+        optimized, rewrites = optimize(plan, options.disable)
+    else:
+        optimized, rewrites = plan, (Rewrite("*", "skipped", (), "compile(optimize=False): no pass ran"),)
+    physical = lower(optimized, [ThreadedBackend()])
+    return Compiled(plan, optimized, rewrites, physical, options)

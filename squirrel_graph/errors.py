@@ -1,0 +1,38 @@
+"""Exceptions and the helper that tells a user which stage an error came from."""
+
+from __future__ import annotations
+
+NOTE_PREFIX = "squirrel_graph: raised in stage"
+
+
+class SquirrelGraphError(Exception):
+    """Base class of squirrel_graph's own errors."""
+
+
+class LoweringError(SquirrelGraphError):
+    """No backend can run a node of an optimized plan."""
+
+
+def annotate(exc: BaseException, stage: str, node_id: str | None = None) -> BaseException:
+    """Attach the stage name to ``exc`` (once) as an exception note; the original traceback is kept."""
+    notes = getattr(exc, "__notes__", None) or []
+    if any(str(n).startswith(NOTE_PREFIX) for n in notes):
+        return exc
+    where = f" (node {node_id})" if node_id else ""
+    note = f"{NOTE_PREFIX} '{stage}'{where}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10: no add_note; keep the same attribute so tools that read it still see it
+        try:
+            exc.__notes__ = [*notes, note]  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass
+    return exc
+
+
+def stage_of(exc: BaseException) -> str | None:
+    """The stage name recorded on ``exc`` by :func:`annotate`, if any."""
+    for note in getattr(exc, "__notes__", None) or []:
+        if str(note).startswith(NOTE_PREFIX):
+            return str(note)[len(NOTE_PREFIX) :].strip().split("'")[1]
+    return None

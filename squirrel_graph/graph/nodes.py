@@ -1,0 +1,323 @@
+"""Node types of the logical plan.
+
+Each node is a frozen dataclass that holds the parameters and user callables of one stage. Nodes compare by
+identity (user callables are not generally comparable). Class-level flags tell the optimizers what a node
+may legally be fused with or moved across; the flags are facts about the operation, not about a backend.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+def callable_name(fn: Any) -> str:
+    """A short human name for a user callable (used in labels, errors and explain)."""
+    if isinstance(fn, functools.partial):
+        return callable_name(fn.func)
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        name = type(fn).__name__
+    return name.replace("<locals>.", "")
+
+
+def _short(value: Any, limit: int = 32) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """Base of every plan node.
+
+    ``per_item``: the node maps each input item to zero or more output items independently of all others and
+    keeps their order (map, filter, flatten, async_map). ``fusable``: a synchronous per-item node that a
+    generated loop can run inline. ``n_inputs``: the number of inputs (0 for sources, ``None`` for several).
+    """
+
+    kind: ClassVar[str] = "node"
+    per_item: ClassVar[bool] = False
+    fusable: ClassVar[bool] = False
+    n_inputs: ClassVar[int | None] = 1
+
+    def label(self) -> str:
+        """One-line description used by explain and in error messages."""
+        return self.kind
+
+    def params(self) -> dict[str, Any]:
+        """Parameters worth showing in explain (never the callables themselves)."""
+        return {}
+
+
+# --------------------------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True, eq=False)
+class IterSource(Node):
+    """Items of an iterable, or of what a callable returns when called at iteration time."""
+
+    kind: ClassVar[str] = "source"
+    n_inputs: ClassVar[int | None] = 0
+    source: Any = ()
+
+    def label(self) -> str:
+        src = self.source
+        if callable(src):
+            return f"source({callable_name(src)}())"
+        if isinstance(src, range):
+            return f"source({src!r})"
+        return f"source({type(src).__name__})"
+
+
+@dataclass(frozen=True, eq=False)
+class FilePaths(Node):
+    """Paths under an fsspec URL, listed at iteration time (squirrel-core's FilePathGenerator)."""
+
+    kind: ClassVar[str] = "file_paths"
+    n_inputs: ClassVar[int | None] = 0
+    url: str = ""
+    nested: bool = False
+    max_workers: int | None = None
+    max_keys: int = 1_000_000
+    max_dirs: int = 10
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return f"file_paths({self.url!r}{', nested' if self.nested else ''})"
+
+
+@dataclass(frozen=True, eq=False)
+class SamplerSource(Node):
+    """Draws each next item from one of several inputs at random (IterableSamplerSource)."""
+
+    kind: ClassVar[str] = "sampler"
+    n_inputs: ClassVar[int | None] = None
+    probs: tuple[float, ...] | None = None
+    rng_state: Any = None  # state of a random.Random, copied at chain time; replayed on every iteration
+
+    def label(self) -> str:
+        return "sampler" + (f"(probs={list(self.probs)})" if self.probs else "(uniform)")
+
+
+@dataclass(frozen=True, eq=False)
+class Multiplex(Node):
+    """Interleaves several inputs by a MultiplexingStrategy (squirrel-core's Multiplexer)."""
+
+    kind: ClassVar[str] = "multiplex"
+    n_inputs: ClassVar[int | None] = None
+    strategy: str = "RoundRobin"
+    probas: tuple[float, ...] | None = None
+    max_reinits: int = 0
+    seed: Any = None
+    owner: Any = None  # the Multiplexer handle, which exposes num_samples/reinit_counts of its last run
+
+    def label(self) -> str:
+        return f"multiplex({self.strategy})"
+
+
+@dataclass(frozen=True, eq=False)
+class Opaque(Node):
+    """A user Composable subclass with its own ``__iter__``: a black box that reads its own ``.source``."""
+
+    kind: ClassVar[str] = "opaque"
+    n_inputs: ClassVar[int | None] = 0
+    handle: Any = None
+
+    def label(self) -> str:
+        return f"opaque({type(self.handle).__name__})"
+
+
+# --------------------------------------------------------------------------------------- per-item nodes
+
+
+@dataclass(frozen=True, eq=False)
+class Map(Node):
+    """``fn(item, **kwargs)`` for every item, synchronously and in order."""
+
+    kind: ClassVar[str] = "map"
+    per_item: ClassVar[bool] = True
+    fusable: ClassVar[bool] = True
+    fn: Any = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return f"map({callable_name(self.fn)})"
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.kwargs)
+
+
+@dataclass(frozen=True, eq=False)
+class Filter(Node):
+    """Keeps the items for which ``predicate(item)`` is truthy."""
+
+    kind: ClassVar[str] = "filter"
+    per_item: ClassVar[bool] = True
+    fusable: ClassVar[bool] = True
+    predicate: Any = None
+
+    def label(self) -> str:
+        return f"filter({callable_name(self.predicate)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(Node):
+    """Yields the elements of every item (``yield from item``)."""
+
+    kind: ClassVar[str] = "flatten"
+    per_item: ClassVar[bool] = True
+    fusable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, eq=False)
+class AsyncMap(Node):
+    """``fn(item, **kwargs)`` on a thread pool or a user executor; output order equals input order."""
+
+    kind: ClassVar[str] = "async_map"
+    per_item: ClassVar[bool] = True
+    fn: Any = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    buffer: int = 100
+    max_workers: int | None = None
+    executor: Any = None
+
+    def label(self) -> str:
+        return f"async_map({callable_name(self.fn)})"
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"buffer": self.buffer, "max_workers": self.max_workers}
+        if self.executor is not None:
+            out["executor"] = type(self.executor).__name__
+        return {**out, **self.kwargs}
+
+
+# ------------------------------------------------------------------------------- order/count dependent
+
+
+@dataclass(frozen=True, eq=False)
+class Batched(Node):
+    """Lists of ``batchsize`` consecutive items; a short last batch is dropped if ``drop_last``."""
+
+    kind: ClassVar[str] = "batched"
+    batchsize: int = 1
+    collation_fn: Any = None
+    drop_last: bool = True
+
+    def label(self) -> str:
+        return f"batched({self.batchsize})"
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"drop_last_if_not_full": self.drop_last}
+        if self.collation_fn is not None:
+            out["collation_fn"] = callable_name(self.collation_fn)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Sliding(Node):
+    """Sliding windows over the stream (a generalisation of batched)."""
+
+    kind: ClassVar[str] = "sliding"
+    window_size: int = 2
+    deepcopy: bool = False
+    stride: int = 1
+    drop_last: bool = True
+    min_window_size: int = 1
+    fill_nan_on_partial: bool = False
+
+    def label(self) -> str:
+        return f"sliding({self.window_size}, stride={self.stride})"
+
+
+@dataclass(frozen=True, eq=False)
+class Shuffle(Node):
+    """Buffered shuffle; ``rng_state`` (a random.Random state) makes every iteration replay the same order."""
+
+    kind: ClassVar[str] = "shuffle"
+    size: int = 1000
+    initial: int = 100
+    seed: Any = None
+    rng_state: Any = None
+
+    def label(self) -> str:
+        seeded = self.seed is not None or self.rng_state is not None
+        return f"shuffle({self.size}{', seeded' if seeded else ''})"
+
+
+@dataclass(frozen=True, eq=False)
+class Take(Node):
+    """The first ``n`` items (all of them when ``n`` is None)."""
+
+    kind: ClassVar[str] = "take"
+    n: int | None = None
+
+    def label(self) -> str:
+        return f"take({self.n})"
+
+
+@dataclass(frozen=True, eq=False)
+class Loop(Node):
+    """Re-iterates its whole upstream ``n`` times (forever when None)."""
+
+    kind: ClassVar[str] = "loop"
+    n: int | None = None
+    owner: Any = None  # the loop handle, which exposes ``.counter`` of its last run
+
+    def label(self) -> str:
+        return f"loop({self.n})"
+
+
+@dataclass(frozen=True, eq=False)
+class ZipIndex(Node):
+    """``(index, item)`` pairs; the index restarts at 0 on every iteration."""
+
+    kind: ClassVar[str] = "zip_index"
+    pad_length: int | None = None
+
+    def label(self) -> str:
+        return "zip_index" + (f"(pad_length={self.pad_length})" if self.pad_length else "")
+
+
+@dataclass(frozen=True, eq=False)
+class Tqdm(Node):
+    """A tqdm progress bar over the items passing through."""
+
+    kind: ClassVar[str] = "tqdm"
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class IteratorFn(Node):
+    """``fn(iterator, *args, **kwargs)``: an arbitrary iterator-to-iterator function (``Composable.to``)."""
+
+    kind: ClassVar[str] = "to"
+    fn: Any = None
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return f"to({callable_name(self.fn)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Barrier(Node):
+    """A user hint: no optimization crosses this point. Costs nothing at run time."""
+
+    kind: ClassVar[str] = "barrier"
+
+
+# ------------------------------------------------------------------------------------ optimizer output
+
+
+@dataclass(frozen=True, eq=False)
+class Fused(Node):
+    """A run of synchronous per-item nodes (and an optional trailing ``batched``) executed as one loop."""
+
+    kind: ClassVar[str] = "fused"
+    nodes: tuple[Node, ...] = ()
+    node_ids: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        return " → ".join(n.label() for n in self.nodes)

@@ -1,0 +1,1 @@
+"""Edges of the world: filesystems (fsspec). Stores, serializers and drivers arrive with the storage issue."""

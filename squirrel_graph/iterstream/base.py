@@ -1,0 +1,5 @@
+"""squirrel-core compatible path ``squirrel.iterstream.base``."""
+
+from squirrel_graph.stream.composable import Composable
+
+__all__ = ["Composable"]

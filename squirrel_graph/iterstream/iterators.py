@@ -1,0 +1,29 @@
+"""squirrel-core compatible path ``squirrel.iterstream.iterators``: the plain generator helpers."""
+
+from squirrel_graph.backends.threaded.ops import (
+    batched_,
+    filter_,
+    flatten_,
+    get_random_range,
+    getsize,
+    map_,
+    shuffle_,
+    sliding_,
+    take_,
+    tqdm_,
+    zip_index_,
+)
+
+__all__ = [
+    "batched_",
+    "filter_",
+    "flatten_",
+    "get_random_range",
+    "getsize",
+    "map_",
+    "shuffle_",
+    "sliding_",
+    "take_",
+    "tqdm_",
+    "zip_index_",
+]

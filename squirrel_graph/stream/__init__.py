@@ -1,0 +1,16 @@
+"""The fluent, squirrel-core compatible stream API (handles that build plans)."""
+
+from squirrel_graph.stream.composable import Composable, build_plan
+from squirrel_graph.stream.multiplexer import Multiplexer, MultiplexingStrategy, MuxIterator
+from squirrel_graph.stream.sources import FilePathGenerator, IterableSamplerSource, IterableSource
+
+__all__ = [
+    "Composable",
+    "FilePathGenerator",
+    "IterableSamplerSource",
+    "IterableSource",
+    "Multiplexer",
+    "MultiplexingStrategy",
+    "MuxIterator",
+    "build_plan",
+]

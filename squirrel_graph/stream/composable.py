@@ -1,0 +1,319 @@
+"""Fluent handles: squirrel-core's ``Composable`` API, where every chain call returns a new handle.
+
+A handle keeps squirrel-core's object model (``.source`` is the upstream handle, ``compose``/``to``/``source_``)
+but does not iterate anything itself: iterating it builds the logical :class:`~squirrel_graph.graph.Plan` by
+walking ``.source``, compiles it (optimizers, then a backend) in the iterating process, and returns the
+compiled iterator. Handles hold no threads, queues or files, so they pickle into DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from squirrel_graph.graph import (
+    AsyncMap,
+    Barrier,
+    Batched,
+    Filter,
+    Flatten,
+    IteratorFn,
+    IterSource,
+    Loop,
+    Map,
+    Node,
+    Opaque,
+    Plan,
+    Shuffle,
+    Sliding,
+    Take,
+    Tqdm,
+    ZipIndex,
+)
+from squirrel_graph.stream.validate import check_callable, check_int, check_rng, check_seed
+
+
+class Composable:
+    """A lazy stream. Subclass it and override ``__iter__`` (reading ``self.source``) to write a custom stage."""
+
+    def __init__(self, source: Any = None) -> None:
+        self.source = source
+
+    # ------------------------------------------------------------------ plan and compilation
+    def _node(self) -> Node:
+        """The plan node this handle adds. Subclasses that override ``__iter__`` become opaque nodes."""
+        if _overrides_iter(self):
+            return Opaque(handle=self)
+        raise TypeError(
+            f"{type(self).__name__} defines no stage: override __iter__ (reading self.source), "
+            "or start a stream with IterableSource(...)"
+        )
+
+    def _inputs(self) -> list[Any]:
+        """Upstream handles (or plain iterables) feeding this node, in port order."""
+        return [self.source]
+
+    def _compile_options(self) -> Any:
+        src = self.source
+        return src._compile_options() if isinstance(src, Composable) else None
+
+    @property
+    def plan(self) -> Plan:
+        """The logical plan of this stream (built from the ``.source`` chain)."""
+        return build_plan(self)
+
+    def compile(self, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded") -> Composable:
+        """A new handle (same API) that runs this stream with the given optimizer and backend settings.
+
+        ``disable`` names passes to skip (see ``optimizers.PASS_NAMES``); ``optimize=False`` runs the logical
+        plan as written. Compilation itself happens at iteration, in the iterating process.
+        """
+        from squirrel_graph.compiler import CompileOptions
+
+        return _Compiled(self, CompileOptions.checked(optimize, disable, backend))
+
+    def explain(self, stage: str | None = None) -> Any:
+        """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz)."""
+        from squirrel_graph.explain import explain
+
+        return explain(self, stage=stage)
+
+    def __iter__(self) -> Iterator[Any]:
+        from squirrel_graph.backends import RunContext
+        from squirrel_graph.compiler import compile_plan
+
+        compiled = compile_plan(build_plan(self), self._compile_options())
+        return compiled.physical.open(RunContext())
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_runtime_state", None)  # belongs to a run in this process, never travels
+        return state
+
+    # ------------------------------------------------------------------ squirrel-core object model
+    def source_(self, source: Any) -> Composable:
+        """Set ``.source`` and return self."""
+        self.source = source
+        return self
+
+    def compose(self, constructor: Callable[..., Composable], *args: Any, **kw: Any) -> Composable:
+        """``constructor(*args, **kw)`` with this stream as its source (its ``__init__`` must not take ``source``)."""
+        assert "source" not in kw, "compose(): pass the stage's arguments, not source="
+        own_init = getattr(constructor, "__dict__", {}).get("__init__")
+        if own_init is not None and "source" in inspect.signature(own_init).parameters:
+            raise ValueError(
+                f"compose({getattr(constructor, '__name__', constructor)!r}): a composable's __init__ must not take a "
+                "'source' argument; compose() sets .source itself"
+            )
+        return constructor(*args, **kw).source_(self)
+
+    def to(self, f: Callable[..., Iterator[Any]], *args: Any, **kw: Any) -> Composable:
+        """``f(iterator, *args, **kw)``: apply an iterator-to-iterator function (an opaque, unfusable stage)."""
+        assert "source" not in kw, "to(): pass the function's arguments, not source="
+        check_callable("to", "f", f)
+        return _Stage(IteratorFn(fn=f, args=args, kwargs=kw), self)
+
+    # ------------------------------------------------------------------ per-item stages
+    def map(self, callback: Callable[..., Any], **kw: Any) -> Composable:
+        """``callback(item, **kw)`` for every item, in order."""
+        check_callable("map", "callback", callback)
+        return _Stage(Map(fn=callback, kwargs=kw), self)
+
+    def filter(self, predicate: Callable[[Any], Any]) -> Composable:
+        """Keep the items for which ``predicate(item)`` is truthy."""
+        check_callable("filter", "predicate", predicate)
+        return _Stage(Filter(predicate=predicate), self)
+
+    def flatten(self) -> Composable:
+        """Yield the elements of every item."""
+        return _Stage(Flatten(), self)
+
+    def async_map(
+        self,
+        callback: Callable[..., Any],
+        buffer: int = 100,
+        max_workers: int | None = None,
+        executor: Any = None,
+        **kw: Any,
+    ) -> Composable:
+        """``callback(item, **kw)`` on a thread pool (or ``executor``), at most ``buffer`` in flight, in order."""
+        from squirrel_graph.backends.threaded.ops import is_executor
+
+        check_callable("async_map", "callback", callback)
+        check_int("async_map", "buffer", buffer, 1)
+        check_int("async_map", "max_workers", max_workers, 1, allow_none=True)
+        if executor is not None and not is_executor(executor):
+            raise TypeError(
+                "async_map(executor=...): expected a concurrent.futures.Executor or a dask.distributed.Client, "
+                f"got {type(executor).__name__}"
+            )
+        return _Stage(AsyncMap(fn=callback, kwargs=kw, buffer=buffer, max_workers=max_workers, executor=executor), self)
+
+    # ------------------------------------------------------------------ order- and count-dependent stages
+    def batched(
+        self,
+        batchsize: int,
+        collation_fn: Callable[[list[Any]], Any] | None = None,
+        drop_last_if_not_full: bool = True,
+    ) -> Composable:
+        """Lists of ``batchsize`` items (``collation_fn(list)`` if given); a short last batch is dropped by default."""
+        check_int("batched", "batchsize", batchsize, 1)
+        check_callable("batched", "collation_fn", collation_fn, allow_none=True)
+        return _Stage(Batched(batchsize=batchsize, collation_fn=collation_fn, drop_last=drop_last_if_not_full), self)
+
+    def sliding(
+        self,
+        window_size: int,
+        *,
+        deepcopy: bool,
+        stride: int = 1,
+        drop_last_if_not_full: bool = True,
+        min_window_size: int = 1,
+        fill_nan_on_partial: bool = False,
+    ) -> Composable:
+        """Windows of ``window_size`` items advancing by ``stride`` (checked now, at chain time)."""
+        check_int("sliding", "window_size", window_size, 2)
+        check_int("sliding", "stride", stride, 1)
+        check_int("sliding", "min_window_size", min_window_size, 1)
+        if not window_size > min_window_size:
+            raise ValueError(
+                f"sliding(min_window_size=...): must be smaller than window_size={window_size}, got {min_window_size}"
+            )
+        if stride > window_size:
+            raise ValueError(f"sliding(stride=...): must be <= window_size={window_size}, got {stride}")
+        node = Sliding(
+            window_size=window_size,
+            deepcopy=bool(deepcopy),
+            stride=stride,
+            drop_last=drop_last_if_not_full,
+            min_window_size=min_window_size,
+            fill_nan_on_partial=fill_nan_on_partial,
+        )
+        return _Stage(node, self)
+
+    def shuffle(self, size: int | None = 1000, **kw: Any) -> Composable:
+        """Buffered shuffle. ``initial=100`` items are buffered before the first pick; ``seed=`` or a seeded
+        ``rng=`` make every iteration replay the same order."""
+        unknown = set(kw) - {"initial", "rng", "seed"}
+        if unknown:
+            raise TypeError(f"shuffle(): unexpected keyword argument(s) {sorted(unknown)}; expected initial, rng, seed")
+        size = 1000 if size is None else size
+        initial = kw.get("initial", 100)
+        rng, seed = kw.get("rng"), kw.get("seed")
+        check_int("shuffle", "size", size, 0)
+        check_int("shuffle", "initial", initial, 0)
+        check_seed("shuffle", seed)
+        check_rng("shuffle", rng)
+        rng_state = rng.getstate() if rng is not None and seed is None else None
+        if rng is not None and seed is not None:
+            rng_state = None  # seed wins, as in squirrel-core
+        return _Stage(Shuffle(size=size, initial=initial, seed=seed, rng_state=rng_state), self)
+
+    def take(self, n: int | None) -> Composable:
+        """The first ``n`` items (all when None)."""
+        check_int("take", "n", n, 0, allow_none=True)
+        return _Stage(Take(n=n), self)
+
+    def loop(self, n: int | None = None) -> Composable:
+        """Iterate the whole upstream ``n`` times (forever when None); ``.counter`` counts completed passes."""
+        check_int("loop", "n", n, 0, allow_none=True)
+        return _LoopStage(n, self)
+
+    def zip_index(self, pad_length: int | None = None) -> Composable:
+        """``(index, item)`` pairs; with ``pad_length`` the index is a zero-padded string."""
+        check_int("zip_index", "pad_length", pad_length, 0, allow_none=True)
+        return _Stage(ZipIndex(pad_length=pad_length), self)
+
+    def tqdm(self, **kw: Any) -> Composable:
+        """A tqdm progress bar over the items (kwargs go to ``tqdm.tqdm``)."""
+        return _Stage(Tqdm(kwargs=kw), self)
+
+    def barrier(self) -> Composable:
+        """An optimization boundary: no pass fuses or moves nodes across it. Free at run time."""
+        return _Stage(Barrier(), self)
+
+    # ------------------------------------------------------------------ terminal
+    def collect(self) -> list[Any]:
+        """All items as a list."""
+        return list(self)
+
+    def join(self) -> None:
+        """Consume the stream, discarding the items."""
+        for _ in self:
+            pass
+
+
+class _Stage(Composable):
+    """A handle for one built-in node; ``.source`` is the upstream handle."""
+
+    def __init__(self, op: Node, source: Any = None) -> None:
+        super().__init__(source)
+        self._op = op
+
+    def _node(self) -> Node:
+        return self._op
+
+    def __repr__(self) -> str:
+        return f"<{self._op.label()} stream>"
+
+
+class _LoopStage(Composable):
+    """The handle of ``loop(n)``; ``.counter`` reports the completed passes of the latest run in this process."""
+
+    def __init__(self, n: int | None, source: Any = None) -> None:
+        super().__init__(source)
+        self.n = n
+
+    def _node(self) -> Node:
+        return Loop(n=self.n, owner=self)
+
+    @property
+    def counter(self) -> int:
+        state = getattr(self, "_runtime_state", None)
+        return state.counter if state is not None else 0
+
+
+class _Compiled(Composable):
+    """A stream with explicit compile options; transparent in the plan."""
+
+    def __init__(self, source: Composable, options: Any) -> None:
+        super().__init__(source)
+        self._options = options
+
+    def _compile_options(self) -> Any:
+        return self._options
+
+    def __repr__(self) -> str:
+        return f"<compiled stream {self._options}>"
+
+
+def _overrides_iter(handle: Composable) -> bool:
+    return type(handle).__iter__ is not Composable.__iter__
+
+
+def build_plan(handle: Composable) -> Plan:
+    """Walk ``.source`` links from ``handle`` and build the logical plan (ids are ``"<n>:<kind>"``)."""
+    counter = itertools.count()
+
+    def visit(h: Any) -> Plan:
+        while isinstance(h, _Compiled):
+            h = h.source
+        if not isinstance(h, Composable):
+            return Plan.single(f"{next(counter)}:source", IterSource(source=h))
+        node = h._node()
+        if node.n_inputs == 0:
+            return Plan.single(f"{next(counter)}:{node.kind}", node)
+        inputs = h._inputs()
+        if node.n_inputs == 1 and (not inputs or inputs[0] is None):
+            raise ValueError(f"{node.label()}: this stage has no source; build it with compose() or source_()")
+        sub = [visit(x) for x in inputs]
+        return Plan.combine(f"{next(counter)}:{node.kind}", node, sub)
+
+    if _overrides_iter(handle):  # iterating a custom stage itself: its own __iter__ is the whole plan
+        return Plan.single("0:opaque", Opaque(handle=handle))
+    return visit(handle)
+
+
+__all__ = ["Composable", "build_plan"]

@@ -1,0 +1,37 @@
+"""Argument checks shared by the fluent methods: each error names the method and the argument."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+SEED_TYPES = (int, float, str, bytes, bytearray)
+
+
+def check_callable(method: str, arg: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not callable(value):
+        raise TypeError(f"{method}({arg}=...): expected a callable, got {type(value).__name__} {value!r:.60}")
+
+
+def check_int(method: str, arg: str, value: Any, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{method}({arg}=...): expected {kind} >= {minimum}, got {type(value).__name__} {value!r:.60}")
+    if value < minimum:
+        raise ValueError(f"{method}({arg}=...): expected an int >= {minimum}, got {value}")
+
+
+def check_seed(method: str, seed: Any) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, SEED_TYPES)):
+        raise TypeError(
+            f"{method}(seed=...): expected one of int, float, str, bytes, bytearray or None, got {type(seed).__name__}"
+        )
+
+
+def check_rng(method: str, rng: Any) -> None:
+    if rng is not None and not isinstance(rng, random.Random):
+        raise TypeError(f"{method}(rng=...): expected a random.Random or None, got {type(rng).__name__}")

@@ -1,0 +1,60 @@
+"""explain(): text for terminals, SVG through the real graphviz `dot` binary, files through render()."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+from helpers import add_one, is_odd, times_two
+
+from squirrel_graph import IterableSource
+
+
+def stream():
+    return IterableSource(range(10)).map(add_one).map(times_two).filter(is_odd).shuffle(1).async_map(add_one).batched(2)
+
+
+def test_text_shows_three_plans_and_every_rewrite_with_reason():
+    text = str(stream().explain())
+    for header in ("== Logical plan (7 nodes) ==", "== Optimized plan (4 nodes) ==", "== Physical plan (4 stages) =="):
+        assert header in text
+    assert "[eliminate_noops] removed 4:shuffle: shuffle buffer of size 1 cannot reorder items" in text
+    assert "[fuse_maps] fused 1:map, 2:map, 3:filter -> 1:fused" in text
+    assert "async_map(add_one) is not a synchronous per-item node" in text
+    assert "[threaded] map(add_one) → map(times_two) → filter(is_odd)" in text
+
+
+def test_stage_selects_one_plan():
+    text = str(stream().explain(stage="logical"))
+    assert "Logical plan" in text and "Optimized plan" not in text and "Physical plan" not in text
+
+
+def test_repr_svg_is_valid_svg_with_fused_cluster():
+    assert shutil.which("dot"), "the graphviz dot binary is required (make install puts it there)"
+    svg = stream().explain()._repr_svg_()
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    assert "fused stage 1:fused" in svg and "Logical plan" in svg and "Physical stages" in svg
+
+
+def test_mimebundle_has_svg_and_text():
+    bundle = stream().explain()._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml") or "<svg" in bundle["image/svg+xml"]
+    assert "Rewrites" in bundle["text/plain"]
+
+
+FORMATS = [(".svg", b"<svg"), (".png", b"\x89PNG"), (".dot", b"digraph"), (".txt", b"==")]
+
+
+@pytest.mark.parametrize("suffix, magic", FORMATS)
+def test_render_writes_the_requested_format(tmp_path, suffix, magic):
+    path = stream().explain().render(tmp_path / "nested" / f"plan{suffix}")
+    data = path.read_bytes()
+    assert magic in data[:400]
+
+
+def test_unoptimized_explain_says_no_pass_ran():
+    text = str(stream().compile(optimize=False).explain())
+    assert "compile(optimize=False): no pass ran" in text
+    assert "== Physical plan (7 stages) ==" in text

@@ -45,7 +45,7 @@ bench: install
 # squirrel-core 0.20.2 lives in its own venv, never a project dependency; benchmarks/run.py runs it there.
 bench-squirrel-core: install
 	test -x .venv-squirrel-core/bin/python || python3 -m venv .venv-squirrel-core
-	.venv-squirrel-core/bin/python -m pip install -q 'squirrel-core==0.20.2' 'numpy<2.5'
+	.venv-squirrel-core/bin/python -m pip install -q 'squirrel-core==0.20.2'
 	$(PY) benchmarks/run.py --squirrel-core-python .venv-squirrel-core/bin/python
 
 clean:

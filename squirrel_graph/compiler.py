@@ -22,9 +22,12 @@ class CompileOptions:
     optimize: bool = True
     disable: tuple[str, ...] = ()
     backend: str = "threaded"
+    inline: bool = True
 
     @classmethod
-    def checked(cls, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded") -> CompileOptions:
+    def checked(
+        cls, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded", inline: bool = True
+    ) -> CompileOptions:
         """Validate at ``compile()`` time, so a typo fails before any data flows."""
         from optimizers import PASS_NAMES
 
@@ -36,9 +39,10 @@ class CompileOptions:
             raise ValueError(f"compile(disable=...): unknown pass name(s) {unknown}; known passes: {list(PASS_NAMES)}")
         if backend not in BACKENDS:
             raise ValueError(f"compile(backend=...): unknown backend {backend!r}; known backends: {list(BACKENDS)}")
-        if not isinstance(optimize, bool):
-            raise TypeError(f"compile(optimize=...): expected a bool, got {type(optimize).__name__}")
-        return cls(optimize, disable, backend)
+        for name, value in (("optimize", optimize), ("inline", inline)):
+            if not isinstance(value, bool):
+                raise TypeError(f"compile({name}=...): expected a bool, got {type(value).__name__}")
+        return cls(optimize, disable, backend, inline)
 
 
 @dataclass(frozen=True)
@@ -63,5 +67,5 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
         optimized, rewrites = optimize(plan, options.disable)
     else:
         optimized, rewrites = plan, (Rewrite("*", "skipped", (), "compile(optimize=False): no pass ran"),)
-    physical = lower(optimized, [ThreadedBackend()])
+    physical = lower(optimized, [ThreadedBackend(inline=options.inline)])
     return Compiled(plan, optimized, rewrites, physical, options)

@@ -28,12 +28,20 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Lowered:
+    """A backend's answer for one node: the runner, and a note for explain (e.g. what was inlined)."""
+
+    runner: Runner
+    note: str = ""
+
+
 class Backend(Protocol):
-    """A backend names itself and returns a runner for the node kinds it owns (None for the others)."""
+    """A backend names itself and lowers the node kinds it owns (None for the others)."""
 
     name: str
 
-    def runner_for(self, nid: str, node: Node) -> Runner | None: ...
+    def lower_node(self, nid: str, node: Node) -> Lowered | None: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +54,7 @@ class PhysicalStage:
     node_ids: tuple[str, ...]
     inputs: tuple[PhysicalStage, ...]
     runner: Runner
+    note: str = ""
 
     def open(self, ctx: RunContext) -> Iterator[Any]:
         """A fresh iterator over this stage's output."""
@@ -76,8 +85,8 @@ def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
     for nid in plan.topo():
         node = plan.node(nid)
         for backend in backends:
-            runner = backend.runner_for(nid, node)
-            if runner is not None:
+            lowered = backend.lower_node(nid, node)
+            if lowered is not None:
                 break
         else:
             names = [b.name for b in backends]
@@ -89,7 +98,8 @@ def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
             backend=backend.name,
             node_ids=node_ids,
             inputs=tuple(built[i] for i in plan.inputs(nid)),
-            runner=runner,
+            runner=lowered.runner,
+            note=lowered.note,
         )
         built[nid] = stage
         order.append(stage)

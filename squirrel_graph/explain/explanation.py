@@ -68,7 +68,8 @@ class Explanation:
             for i, s in enumerate(stages):
                 ins = ", ".join(f"#{stages.index(x)}" for x in s.inputs)
                 feeds = f"  <- {ins}" if ins else ""
-                out.append(f"  #{i} [{s.backend}] {s.name}  (nodes {', '.join(s.node_ids)}){feeds}")
+                note = f"\n      {s.note}" if s.note else ""
+                out.append(f"  #{i} [{s.backend}] {s.name}  (nodes {', '.join(s.node_ids)}){feeds}{note}")
         out.append("== Rewrites ==")
         out += [f"  {r}" for r in c.rewrites] or ["  (none)"]
         return "\n".join(out)
@@ -160,6 +161,7 @@ def _add_physical(g: Any, physical: Any) -> None:
         sub.attr(label="Physical stages", style="rounded", color="gray50")
         for i, s in enumerate(physical.stages):
             color = "lightblue" if len(s.node_ids) > 1 else "white"
-            sub.node(_gid("P", s.sid), _escape(f"#{i} [{s.backend}]\n{s.name}"), fillcolor=color)
+            note = f"\n({s.note})" if s.note else ""
+            sub.node(_gid("P", s.sid), _escape(f"#{i} [{s.backend}]\n{s.name}{note}"), fillcolor=color)
             for inp in s.inputs:
                 sub.edge(_gid("P", inp.sid), _gid("P", s.sid))

@@ -19,8 +19,8 @@ def callable_name(fn: Any) -> str:
         return callable_name(fn.func)
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if name is None:
-        name = type(fn).__name__
-    return name.replace("<locals>.", "")
+        return type(fn).__name__
+    return name.rsplit("<locals>.", 1)[-1]  # a nested function is named by itself, not its enclosing path
 
 
 def _short(value: Any, limit: int = 32) -> str:

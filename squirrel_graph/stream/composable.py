@@ -64,15 +64,18 @@ class Composable:
         """The logical plan of this stream (built from the ``.source`` chain)."""
         return build_plan(self)
 
-    def compile(self, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded") -> Composable:
+    def compile(
+        self, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded", inline: bool = True
+    ) -> Composable:
         """A new handle (same API) that runs this stream with the given optimizer and backend settings.
 
         ``disable`` names passes to skip (see ``optimizers.PASS_NAMES``); ``optimize=False`` runs the logical
-        plan as written. Compilation itself happens at iteration, in the iterating process.
+        plan as written; ``inline=False`` keeps generated loops from inlining simple pure functions.
+        Compilation itself happens at iteration, in the iterating process.
         """
         from squirrel_graph.compiler import CompileOptions
 
-        return _Compiled(self, CompileOptions.checked(optimize, disable, backend))
+        return _Compiled(self, CompileOptions.checked(optimize, disable, backend, inline))
 
     def explain(self, stage: str | None = None) -> Any:
         """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz)."""

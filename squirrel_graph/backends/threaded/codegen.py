@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from squirrel_graph.backends.threaded.inline import inline_expression
 from squirrel_graph.errors import annotate
 from squirrel_graph.graph import Batched, Filter, Flatten, Map, Node
 
@@ -23,10 +24,12 @@ _CODE_CACHE: dict[str, Callable[..., Any]] = {}
 
 @dataclass(frozen=True)
 class FusedLoop:
-    """A generated loop: its source and the arguments to bind (user callables and error metadata)."""
+    """A generated loop: its source, the arguments to bind (user callables and error metadata), and which
+    nodes had their function inlined."""
 
     source: str
     args: tuple[Any, ...]  # (meta, *user callables); meta = (line -> node index, labels, node ids)
+    inlined: tuple[str, ...] = ()
 
     def open(self, src: Iterator[Any]) -> Iterator[Any]:
         return _compiled(self.source)(src, *self.args)
@@ -36,14 +39,25 @@ def _bind(fn: Any, kwargs: Any) -> Any:
     return functools.partial(fn, **kwargs) if kwargs else fn
 
 
-def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...]) -> FusedLoop:
-    """Generate the loop for ``nodes`` (map/filter/flatten, optionally ending with one batched)."""
+def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = True) -> FusedLoop:
+    """Generate the loop for ``nodes`` (map/filter/flatten, optionally ending with one batched).
+
+    With ``inline``, simple pure functions are written into the loop instead of called (see :mod:`.inline`).
+    """
     batched = nodes[-1] if isinstance(nodes[-1], Batched) else None
     body = nodes[:-1] if batched is not None else nodes
     params: list[str] = []
     args: list[Any] = []
     lines: list[str] = []
     owner: dict[int, int] = {}
+    inlined: list[str] = []
+
+    def call(fn: Any, kwargs: Any, node: Node) -> str:
+        expr = inline_expression(fn, "_x") if inline and not kwargs else None
+        if expr is None:
+            return f"{arg(_bind(fn, kwargs))}(_x)"
+        inlined.append(node.label())
+        return expr
 
     def emit(text: str, node_index: int | None = None) -> None:
         lines.append(text)
@@ -66,9 +80,9 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...]) -> FusedLoop:
     for i, node in enumerate(body):
         pad = "    " * depth
         if isinstance(node, Map):
-            emit(f"{pad}_x = {arg(_bind(node.fn, node.kwargs))}(_x)", i)
+            emit(f"{pad}_x = {call(node.fn, node.kwargs, node)}", i)
         elif isinstance(node, Filter):
-            emit(f"{pad}if not {arg(node.predicate)}(_x):", i)
+            emit(f"{pad}if not {call(node.predicate, None, node)}:", i)
             emit(f"{pad}    continue", i)
         elif isinstance(node, Flatten):
             emit(f"{pad}for _x in _x:", i)
@@ -95,7 +109,7 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...]) -> FusedLoop:
     lines[0] = f"def _fused(_src, _meta{''.join(', ' + p for p in params)}):"
     source = "\n".join(lines) + "\n"
     meta = (owner, tuple(n.label() for n in nodes), tuple(node_ids))
-    return FusedLoop(source, (meta, *args))
+    return FusedLoop(source, (meta, *args), tuple(inlined))
 
 
 def _compiled(source: str) -> Callable[..., Any]:

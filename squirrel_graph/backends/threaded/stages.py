@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from squirrel_graph.backends.lowering import Opener, RunContext, Runner
+from squirrel_graph.backends.lowering import Lowered, Opener, RunContext, Runner
 from squirrel_graph.backends.threaded import ops
 from squirrel_graph.backends.threaded.codegen import generate
 from squirrel_graph.graph import (
@@ -36,13 +36,21 @@ from squirrel_graph.graph import (
 
 
 class ThreadedBackend:
-    """Runs every node kind in the consumer's thread, with thread pools for ``async_map``."""
+    """Runs every node kind in the consumer's thread, with thread pools for ``async_map``.
+
+    ``inline``: write simple pure functions into generated loops instead of calling them.
+    """
 
     name = "threaded"
 
-    def runner_for(self, nid: str, node: Node) -> Runner | None:
+    def __init__(self, inline: bool = True) -> None:
+        self.inline = inline
+
+    def lower_node(self, nid: str, node: Node) -> Lowered | None:
+        if isinstance(node, _LOOP_KINDS):
+            return _fused(nid, node, self.inline)
         make = _RUNNERS.get(type(node))
-        return make(nid, node) if make is not None else None
+        return Lowered(make(nid, node)) if make is not None else None
 
 
 def _source(nid: str, node: IterSource) -> Runner:
@@ -72,14 +80,15 @@ def _opaque(nid: str, node: Opaque) -> Runner:
     return run
 
 
-def _fused(nid: str, node: Node) -> Runner:
+def _fused(nid: str, node: Node, inline: bool) -> Lowered:
     nodes, ids = (node.nodes, node.node_ids) if isinstance(node, Fused) else ((node,), (nid,))
-    loop = generate(nodes, ids)
+    loop = generate(nodes, ids, inline=inline)
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         return loop.open(inputs[0]())
 
-    return run
+    note = f"generated loop; inlined {', '.join(loop.inlined)}" if loop.inlined else "generated loop"
+    return Lowered(run, note)
 
 
 def _async_map(nid: str, node: AsyncMap) -> Runner:
@@ -163,15 +172,11 @@ def _barrier(nid: str, node: Barrier) -> Runner:
     return run
 
 
+_LOOP_KINDS = (Map, Filter, Flatten, Batched, Fused)
 _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     IterSource: _source,
     FilePaths: _file_paths,
     Opaque: _opaque,
-    Map: _fused,
-    Filter: _fused,
-    Flatten: _fused,
-    Batched: _fused,
-    Fused: _fused,
     AsyncMap: _async_map,
     Shuffle: _shuffle,
     Take: _take,

@@ -1,0 +1,129 @@
+"""Inlining simple pure functions into generated loops: only when provably identical, never a different result."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from squirrel_graph import IterableSource
+from squirrel_graph.backends.threaded.inline import inline_expression
+from squirrel_graph.errors import stage_of
+
+OFFSET = 5
+
+
+def plus_one(x):
+    return x + 1
+
+
+def twice(x):
+    """A docstring does not prevent inlining."""
+    return x * 2
+
+
+def branchy(x):
+    return x // 3 if x % 2 else -x
+
+
+def keep(x):
+    return x % 3 != 0
+
+
+def uses_global(x):
+    return x + OFFSET
+
+
+def uses_builtin(x):
+    return abs(x)
+
+
+def with_default(x, k=2):
+    return x * k
+
+
+def two_statements(x):
+    y = x + 1
+    return y
+
+
+def decorator(fn):
+    def wrapper(x):
+        return fn(x) + 100
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@decorator
+def decorated(x):
+    return x
+
+
+def make_closure(k):
+    def closure(x):
+        return x * k
+
+    return closure
+
+
+def test_simple_pure_functions_and_lambdas_are_inlined():
+    assert inline_expression(plus_one, "_x") == "(_x + 1)"
+    assert inline_expression(twice, "_x") == "(_x * 2)"
+    assert inline_expression(branchy, "_x") == "(_x // 3 if _x % 2 else -_x)"
+    square = lambda y: y * y  # noqa: E731
+    assert inline_expression(square, "_x") == "(_x * _x)"
+
+
+@pytest.mark.parametrize(
+    "fn", [uses_global, uses_builtin, with_default, two_statements, decorated, make_closure(3), len, str.upper]
+)
+def test_functions_that_read_names_or_are_not_simple_are_called_not_inlined(fn):
+    assert inline_expression(fn, "_x") is None
+
+
+def test_an_edited_source_file_is_never_inlined(tmp_path, monkeypatch):
+    mod = tmp_path / "edited_mod.py"
+    mod.write_text("def f(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("edited_mod")
+    try:
+        mod.write_text("def f(x):\n    return x - 1000\n")  # the file no longer matches the loaded code
+        import linecache
+
+        linecache.checkcache(str(mod))
+        assert inline_expression(module.f, "_x") is None
+        assert IterableSource([1, 2]).map(module.f).collect() == [2, 3]
+    finally:
+        sys.modules.pop("edited_mod", None)
+
+
+def test_explain_reports_what_was_inlined_and_inline_false_turns_it_off():
+    stream = IterableSource(range(10)).map(plus_one).map(uses_global).filter(keep)
+    assert "inlined map(plus_one), filter(keep)" in str(stream.explain())
+    assert "inlined" not in str(stream.compile(inline=False).explain())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-(10**6), 10**6), max_size=50))
+def test_inlined_loops_equal_called_loops(items):
+    stream = (
+        IterableSource(items).map(plus_one).map(branchy).filter(keep).map(twice).batched(3, drop_last_if_not_full=False)
+    )
+    assert stream.collect() == stream.compile(inline=False).collect()
+
+
+def test_error_in_an_inlined_expression_names_the_stage():
+    def inv(x):
+        return 1 // x
+
+    with pytest.raises(ZeroDivisionError) as info:
+        IterableSource([2, 1, 0]).map(plus_one).map(inv).map(inv).collect()
+    # map(inv) is defined in a function body: it reads no outer names, so it is inlined too
+    assert stage_of(info.value) == "map(inv)"
+    assert any("(node 3:map)" in n for n in info.value.__notes__)
+    assert "squirrel_graph fused loop" in "".join(traceback.format_tb(info.value.__traceback__))

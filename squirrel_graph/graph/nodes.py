@@ -72,6 +72,20 @@ class IterSource(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class KeySource(IterSource):
+    """The shard keys of a driver's store, listed at iteration time (the top of every ``get_iter`` plan).
+
+    Split push-down moves rank/worker splits right below this node, so each process fetches only its shards.
+    """
+
+    kind: ClassVar[str] = "keys"
+    store: str = ""
+
+    def label(self) -> str:
+        return f"keys({self.store})"
+
+
+@dataclass(frozen=True, eq=False)
 class FilePaths(Node):
     """Paths under an fsspec URL, listed at iteration time (squirrel-core's FilePathGenerator)."""
 
@@ -130,6 +144,37 @@ class Opaque(Node):
 
 
 # --------------------------------------------------------------------------------------- per-item nodes
+
+
+@dataclass(frozen=True, eq=False)
+class Fetch(Node):
+    """Reads and decodes one shard per key: ``fn(key)`` returns the shard's samples (a list).
+
+    Runs on a thread pool when ``max_workers`` is None or > 1 (ordered, at most ``buffer`` keys in flight), else
+    in the consumer's thread. With ``skip_corrupt`` a corrupt shard is logged, counted and skipped.
+    """
+
+    kind: ClassVar[str] = "fetch"
+    per_item: ClassVar[bool] = True
+    fn: Any = None
+    max_workers: int | None = None
+    buffer: int = 10
+    skip_corrupt: bool = False
+    store: str = ""
+    owner: Any = None  # the fetch handle, which reports the shards skipped in its latest run
+
+    @property
+    def parallel(self) -> bool:
+        return self.max_workers is None or self.max_workers > 1
+
+    def label(self) -> str:
+        return f"fetch({self.store})"
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"max_workers": self.max_workers, "prefetch_buffer": self.buffer}
+        if self.skip_corrupt:
+            out["skip_corrupt"] = True
+        return out
 
 
 @dataclass(frozen=True, eq=False)

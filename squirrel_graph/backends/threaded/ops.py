@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import os
 import pickle
 import random
@@ -19,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor as _Pool
 from typing import Any
 
 from squirrel_graph.errors import annotate
+
+logger = logging.getLogger("squirrel_graph")
 
 SEED_TYPES = (int, float, str, bytes, bytearray)
 
@@ -326,3 +329,36 @@ def _result(fut: Any, stage: str, node_id: str) -> Any:
     except Exception as exc:
         annotate(exc, stage, node_id)
         raise
+
+
+class FetchState:
+    """Runtime state of one fetch stage run: the shards skipped as corrupt (URL or key, and the error)."""
+
+    def __init__(self) -> None:
+        self.skipped: list[tuple[Any, str]] = []
+
+
+def skipping_corrupt(fn: Callable[[Any], Any], state: FetchState, stage: str) -> Callable[[Any], Any]:
+    """``fn`` that logs, counts and skips (returns no samples for) a shard that raises CorruptShardError."""
+    from squirrel_graph.io.serialization import CorruptShardError
+
+    def fetch(key: Any) -> Any:
+        try:
+            return fn(key)
+        except CorruptShardError as exc:
+            logger.warning("%s: skipping corrupt shard %r: %s", stage, key, exc)
+            state.skipped.append((key, str(exc)))
+            return []
+
+    return fetch
+
+
+def map_annotated(iterable: Iterable[Any], fn: Callable[[Any], Any], stage: str, node_id: str) -> Iterator[Any]:
+    """``fn(item)`` for every item in this thread; an error names the stage."""
+    for item in iterable:
+        try:
+            out = fn(item)
+        except Exception as exc:
+            annotate(exc, stage, node_id)
+            raise
+        yield out

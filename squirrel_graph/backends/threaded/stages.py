@@ -15,12 +15,14 @@ from squirrel_graph.graph import (
     AsyncMap,
     Barrier,
     Batched,
+    Fetch,
     FilePaths,
     Filter,
     Flatten,
     Fused,
     IteratorFn,
     IterSource,
+    KeySource,
     Loop,
     Map,
     Multiplex,
@@ -101,6 +103,21 @@ def _async_map(nid: str, node: AsyncMap) -> Runner:
     return run
 
 
+def _fetch(nid: str, node: Fetch) -> Runner:
+    label = node.label()
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        state = ctx.state[nid] = ops.FetchState()
+        if node.owner is not None:
+            node.owner._runtime_state = state
+        fn = ops.skipping_corrupt(node.fn, state, label) if node.skip_corrupt else node.fn
+        if node.parallel:
+            return ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid)
+        return ops.map_annotated(inputs[0](), fn, label, nid)
+
+    return run
+
+
 def _shuffle(nid: str, node: Shuffle) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         rng = None
@@ -175,6 +192,8 @@ def _barrier(nid: str, node: Barrier) -> Runner:
 _LOOP_KINDS = (Map, Filter, Flatten, Batched, Fused)
 _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     IterSource: _source,
+    KeySource: _source,
+    Fetch: _fetch,
     FilePaths: _file_paths,
     Opaque: _opaque,
     AsyncMap: _async_map,

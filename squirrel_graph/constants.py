@@ -1,0 +1,19 @@
+"""squirrel-core compatible path ``squirrel.constants``: type aliases and names shared by the I/O layer."""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import fsspec
+
+URL = str
+FILESYSTEM = fsspec.AbstractFileSystem
+SampleType = Any
+ShardType = list[Any]
+MetricsType = dict[str, Union[int, float]]
+SeedType = Union[int, float, str, bytes, bytearray, None]
+
+SQUIRREL_PREFIX = ".squirrel_"
+SQUIRREL_DIR = ".squirrel"
+SQUIRREL_BUCKET = "gs://squirrel-core-public-data"
+SQUIRREL_TMP_DATA_BUCKET = "gs://squirrel-core-public-data-tmp"

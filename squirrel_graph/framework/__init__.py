@@ -1,0 +1,1 @@
+"""squirrel-core compatible path ``squirrel.framework``."""

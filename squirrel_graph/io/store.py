@@ -1,0 +1,170 @@
+"""Stores: a folder of files behind an fsspec URL. Writes are atomic: a shard appears under its key complete or
+not at all."""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from squirrel_graph.io.fs import get_fs_from_url, list_paths
+from squirrel_graph.io.serialization import SquirrelSerializer
+
+TMP_MARK = ".tmp-"
+
+
+def get_random_key(length: int = 16) -> str:
+    """A random key of uppercase letters and digits (a private RNG: seeding ``random`` does not change keys)."""
+    return "".join(_KEY_RNG.choices(string.ascii_uppercase + string.digits, k=length))
+
+
+_KEY_RNG = random.Random()
+
+
+class AbstractStore(ABC):
+    """A key-value store of samples or shards."""
+
+    @abstractmethod
+    def set(self, value: Any, key: Any = None, **kwargs: Any) -> Any:
+        """Store ``value`` under ``key`` (a random key if None)."""
+
+    @abstractmethod
+    def get(self, key: Any, **kwargs: Any) -> Any:
+        """The value stored under ``key``."""
+
+    @abstractmethod
+    def keys(self, **kwargs: Any) -> Iterable[Any]:
+        """All keys."""
+
+
+def _atomic_write(fs: Any, final: str, payload: bytes) -> None:
+    """Write ``payload`` so that ``final`` is either absent or complete, never truncated.
+
+    Local disks get a hidden temporary file in the same folder, then a rename (atomic on POSIX). Object stores
+    (s3, gcs, memory, ...) publish an object only when its upload completes, so they are written directly.
+    """
+    if _is_local(fs):
+        final = fs._strip_protocol(final)  # an OS path, also for file:// URLs
+        folder, name = final.rsplit("/", 1)
+        tmp = f"{folder}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    else:
+        with fs.open(final, "wb") as f:
+            f.write(payload)
+
+
+def _is_local(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+class FilesystemStore(AbstractStore):
+    """One file per key under ``url``; values are serialized whole if a serializer is given."""
+
+    def __init__(
+        self, url: str, serializer: SquirrelSerializer | None = None, clean: bool = False, **storage_options: Any
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ValueError(f"{type(self).__name__}(url=...): expected a non-empty URL string, got {url!r}")
+        self.url = url.rstrip("/")
+        self.serializer = serializer
+        self.storage_options = storage_options
+        self.fs = get_fs_from_url(self.url, **storage_options)
+        if clean and self.fs.exists(self.url):
+            self.fs.rm(self.url, recursive=True)
+
+    def _path(self, key: Any) -> str:
+        return f"{self.url}/{key}"
+
+    def _makedirs(self) -> None:
+        self.fs.makedirs(self.url, exist_ok=True)
+
+    def get(self, key: Any, mode: str = "rb", **open_kwargs: Any) -> Any:
+        path = self._path(key)
+        try:
+            with self.fs.open(path, mode, **open_kwargs) as f:
+                data = f.read()
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{type(self).__name__}.get: no key {key!r} in store {self.url} ({path})") from exc
+        return self.serializer.deserialize(data) if self.serializer is not None else data
+
+    def set(self, value: Any, key: Any = None, mode: str = "wb", **open_kwargs: Any) -> Any:
+        key = get_random_key() if key is None else key
+        payload = self.serializer.serialize(value) if self.serializer is not None else value
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        self._makedirs()
+        _atomic_write(self.fs, self._path(key), payload)
+        return key
+
+    def keys(self, nested: bool = True, **kwargs: Any) -> Iterator[str]:
+        """Keys relative to ``url``, sorted (files only when ``nested``; top-level entries otherwise)."""
+        fs = get_fs_from_url(self.url, **{**self.storage_options, **kwargs}) if kwargs else self.fs
+        root = fs._strip_protocol(self.url).rstrip("/")
+        for path in list_paths(self.url, nested=nested, storage_options={**self.storage_options, **kwargs}):
+            rel = fs._strip_protocol(path)[len(root) :].lstrip("/")
+            if TMP_MARK not in rel:
+                yield rel
+
+
+class SquirrelStore(FilesystemStore):
+    """Shards of samples: one gzip file ``{url}/{key}.gz`` per shard (squirrel-core's on-disk layout)."""
+
+    def __init__(self, url: str, serializer: SquirrelSerializer, clean: bool = False, **storage_options: Any) -> None:
+        if serializer is None:
+            raise ValueError("SquirrelStore(serializer=...): a serializer is required, e.g. MessagepackSerializer()")
+        super().__init__(url, serializer=serializer, clean=clean, **storage_options)
+
+    def _shard_path(self, key: Any) -> str:
+        return f"{self.url}/{key}.gz"
+
+    def set(self, value: Any, key: Any = None, compresslevel: int = 6, **kwargs: Any) -> Any:
+        """Write one shard (a list of samples; any other value is one sample). Returns the key.
+
+        The shard is serialized and compressed in memory first, so a bad sample raises before anything is
+        written, and the file appears atomically.
+        """
+        import gzip
+
+        samples = value if isinstance(value, list) else [value]
+        key = get_random_key() if key is None else key
+        pack = getattr(self.serializer, "pack_shard", None)
+        if pack is not None:
+            raw = pack(samples)
+        else:
+            raw = b"".join(self.serializer.serialize(s) + b"\n" for s in samples)
+        payload = gzip.compress(raw, compresslevel=compresslevel)
+        self._makedirs()
+        _atomic_write(self.fs, self._shard_path(key), payload)
+        return key
+
+    def get(self, key: Any, **kwargs: Any) -> Iterator[Any]:
+        """The samples of shard ``key``, read when the generator is first advanced."""
+        path = self._shard_path(key)
+        try:
+            yield from self.serializer.deserialize_shard_from_file(path, fs=self.fs, **kwargs)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"SquirrelStore.get: no shard {key!r} in store {self.url} ({path})") from exc
+
+    def get_shard(self, key: Any, **kwargs: Any) -> list[Any]:
+        """All samples of shard ``key`` as a list, read now (what a fetch stage runs in its worker thread)."""
+        return list(self.get(key, **kwargs))
+
+    def keys(self, nested: bool = False, **kwargs: Any) -> Iterator[str]:
+        """Shard keys in sorted order (files ending in ``.gz``, without it); listed when iterated."""
+        for rel in super().keys(nested=nested, **kwargs):
+            if rel.endswith(".gz") and not rel.rsplit("/", 1)[-1].startswith("."):
+                yield rel[: -len(".gz")]

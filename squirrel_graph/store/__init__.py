@@ -1,0 +1,5 @@
+"""squirrel-core compatible path ``squirrel.store``."""
+
+from squirrel_graph.io.store import AbstractStore, FilesystemStore, SquirrelStore
+
+__all__ = ["AbstractStore", "FilesystemStore", "SquirrelStore"]

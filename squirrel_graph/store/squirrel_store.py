@@ -1,0 +1,5 @@
+"""squirrel-core compatible path ``squirrel.store.squirrel_store``."""
+
+from squirrel_graph.io.store import SquirrelStore
+
+__all__ = ["SquirrelStore"]

@@ -1,0 +1,5 @@
+"""squirrel-core compatible path ``squirrel.store.store``."""
+
+from squirrel_graph.io.store import AbstractStore
+
+__all__ = ["AbstractStore"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import fsspec
 
@@ -10,8 +10,8 @@ URL = str
 FILESYSTEM = fsspec.AbstractFileSystem
 SampleType = Any
 ShardType = list[Any]
-MetricsType = dict[str, Union[int, float]]
-SeedType = Union[int, float, str, bytes, bytearray, None]
+MetricsType = dict[str, int | float]
+SeedType = int | float | str | bytes | bytearray | None
 
 SQUIRREL_PREFIX = ".squirrel_"
 SQUIRREL_DIR = ".squirrel"

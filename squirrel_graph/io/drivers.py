@@ -20,17 +20,15 @@ from squirrel_graph.stream.composable import Composable, _Stage
 from squirrel_graph.stream.validate import check_int
 
 
-class Driver(ABC):
-    """Base of all drivers; ``name`` is what catalogs refer to."""
+class Driver:
+    """Base of all drivers; ``name`` is what catalogs refer to (no abstract methods, as in squirrel-core)."""
 
     name: str = "driver"
 
     def __init__(self, catalog: Any = None, **kwargs: Any) -> None:
         self._catalog = catalog
         if kwargs:  # squirrel-core swallowed these silently; say so instead of losing a typo
-            warnings.warn(
-                f"{type(self).__name__}: ignoring unknown keyword argument(s) {sorted(kwargs)}", stacklevel=3
-            )
+            warnings.warn(f"{type(self).__name__}: ignoring unknown keyword argument(s) {sorted(kwargs)}", stacklevel=3)
 
     @property
     def catalog(self) -> Any:
@@ -41,7 +39,7 @@ class Driver(ABC):
         return self._catalog
 
 
-class IterDriver(Driver):
+class IterDriver(Driver, ABC):
     """A driver that only streams."""
 
     @abstractmethod
@@ -75,7 +73,7 @@ class _FetchStage(_Stage):
         return list(state.skipped) if state is not None else []
 
 
-class MapDriver(Driver):
+class MapDriver(Driver, ABC):
     """A driver with random access by key: ``get(key)`` and ``keys()``, streamed by :meth:`get_iter`."""
 
     @abstractmethod

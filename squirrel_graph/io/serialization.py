@@ -32,8 +32,8 @@ class CorruptShardError(SquirrelGraphError, OSError):
 def _check_dtype(dtype: np.dtype, where: str) -> None:
     if dtype.hasobject:
         raise SerializationError(
-            f"{where}: numpy arrays of dtype {dtype} (object) are refused: they would need pickle, which squirrel_graph "
-            "never uses; convert to a numeric, bool, string or bytes dtype"
+            f"{where}: numpy arrays of dtype {dtype} (object) are refused: they would need pickle, which "
+            "squirrel_graph never uses; convert to a numeric, bool, string or bytes dtype"
         )
 
 
@@ -46,8 +46,13 @@ def msgpack_encode(obj: Any) -> Any:
         _check_dtype(obj.dtype, "MessagepackSerializer.serialize")
         kind = b"V" if obj.dtype.kind == "V" else b""
         dtype = obj.dtype.descr if obj.dtype.kind == "V" else obj.dtype.str
-        return {b"nd": True, b"type": dtype, b"kind": kind, b"shape": list(obj.shape),
-                b"data": np.ascontiguousarray(obj).tobytes()}
+        return {
+            b"nd": True,
+            b"type": dtype,
+            b"kind": kind,
+            b"shape": list(obj.shape),
+            b"data": np.ascontiguousarray(obj).tobytes(),
+        }
     if isinstance(obj, np.generic):
         _check_dtype(obj.dtype, "MessagepackSerializer.serialize")
         return {b"nd": False, b"type": obj.dtype.str, b"kind": b"", b"data": obj.tobytes()}
@@ -151,13 +156,20 @@ class MessagepackSerializer(SquirrelSerializer):
         except Exception as exc:
             raise CorruptShardError(f"corrupt shard {fp}: invalid msgpack ({type(exc).__name__}: {exc})") from exc
         if unpacker.tell() != len(payload):
-            raise CorruptShardError(f"corrupt shard {fp}: {len(payload) - unpacker.tell()} trailing bytes are not a "
-                                    "complete msgpack sample (truncated shard?)")
+            raise CorruptShardError(
+                f"corrupt shard {fp}: {len(payload) - unpacker.tell()} trailing bytes are not a "
+                "complete msgpack sample (truncated shard?)"
+            )
         return out
 
     @classmethod
     def serialize_shard_to_file(
-        cls, shard: Iterable[Any], fp: str, fs: Any = None, mode: str = "wb", compresslevel: int = 6,
+        cls,
+        shard: Iterable[Any],
+        fp: str,
+        fs: Any = None,
+        mode: str = "wb",
+        compresslevel: int = 6,
         **open_kwargs: Any,
     ) -> None:
         payload = gzip.compress(cls.pack_shard(shard), compresslevel=compresslevel)
@@ -167,7 +179,11 @@ class MessagepackSerializer(SquirrelSerializer):
 
     @classmethod
     def deserialize_shard_from_file(
-        cls, fp: str, fs: Any = None, mode: str = "rb", unpacker_kwargs: dict[str, Any] | None = None,
+        cls,
+        fp: str,
+        fs: Any = None,
+        mode: str = "rb",
+        unpacker_kwargs: dict[str, Any] | None = None,
         **open_kwargs: Any,
     ) -> Iterator[Any]:
         return iter(cls.unpack_shard(_read_gzip(fp, fs, mode, open_kwargs), fp, unpacker_kwargs))
@@ -222,7 +238,12 @@ class JsonSerializer(SquirrelSerializer):
         return json.loads(obj, object_hook=self.deser_hook or json_array_hook)
 
     def serialize_shard_to_file(
-        self, shard: Iterable[Any], fp: str, fs: Any = None, mode: str = "wb", compresslevel: int = 6,
+        self,
+        shard: Iterable[Any],
+        fp: str,
+        fs: Any = None,
+        mode: str = "wb",
+        compresslevel: int = 6,
         **open_kwargs: Any,
     ) -> None:
         payload = b"".join(self.serialize(s) + b"\n" for s in shard)
@@ -230,7 +251,9 @@ class JsonSerializer(SquirrelSerializer):
         with _open(fs, fp, mode, **open_kwargs) as f:
             f.write(gzip.compress(payload, compresslevel=compresslevel))
 
-    def deserialize_shard_from_file(self, fp: str, fs: Any = None, mode: str = "rb", **open_kwargs: Any) -> Iterator[Any]:
+    def deserialize_shard_from_file(
+        self, fp: str, fs: Any = None, mode: str = "rb", **open_kwargs: Any
+    ) -> Iterator[Any]:
         payload = _read_gzip(fp, fs, mode, open_kwargs)
         out = []
         for lineno, line in enumerate(io.BytesIO(payload), 1):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 from squirrel_graph.graph import Multiplex, Node
 from squirrel_graph.stream.composable import Composable
 from squirrel_graph.stream.validate import check_int
@@ -53,7 +55,9 @@ class Multiplexer(Composable):
         super().__init__(source=list(composables))
         self.mux_strategy = mux_strategy
         self.max_reinits = sys.maxsize if max_reinits is None else max_reinits
-        self.seed = seed
+        # Without a seed, draw one now: every iteration (and every DataLoader worker, which gets a pickled copy)
+        # then replays the same sequence, like squirrel-core's construction-time RNG did.
+        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**63))
         composables = list(composables)
         probas = None if sampling_probas is None else [float(p) for p in sampling_probas]
         if mux_strategy is MultiplexingStrategy.SAMPLING and probas is None:

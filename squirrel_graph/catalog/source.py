@@ -1,0 +1,5 @@
+"""squirrel-core compatible path ``squirrel.catalog.source``."""
+
+from squirrel_graph.io.catalog import Source
+
+__all__ = ["Source"]

@@ -1,0 +1,33 @@
+"""squirrel-core compatible path ``squirrel.catalog.yaml``: the catalog YAML format (PyYAML, safe loader/dumper)."""
+
+from squirrel_graph.io.catalog import (
+    CATALOG_FORMAT_VERSION,
+    MIN_CATALOG_VERSION,
+    CatalogDumper,
+    CatalogFormatError,
+    CatalogLoader,
+    CatalogYaml,
+    YamlCatalog,
+    YamlSource,
+    catalog2yamlcatalog,
+    catalog_to_yaml,
+    prep_yaml,
+    yaml_to_catalog,
+    yamlcatalog2catalog,
+)
+
+__all__ = [
+    "CATALOG_FORMAT_VERSION",
+    "MIN_CATALOG_VERSION",
+    "CatalogDumper",
+    "CatalogFormatError",
+    "CatalogLoader",
+    "CatalogYaml",
+    "YamlCatalog",
+    "YamlSource",
+    "catalog2yamlcatalog",
+    "catalog_to_yaml",
+    "prep_yaml",
+    "yaml_to_catalog",
+    "yamlcatalog2catalog",
+]

@@ -7,3 +7,44 @@ import os
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API (moto in server mode) on 127.0.0.1, for the whole test run; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    env = {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def s3_options(s3_endpoint):
+    """s3fs storage options pointing at the local moto server, and a fresh bucket."""
+    import uuid
+
+    import s3fs
+
+    options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": s3_endpoint}}
+    bucket = f"sg-{uuid.uuid4().hex[:12]}"
+    fs = s3fs.S3FileSystem(**options)
+    fs.mkdir(bucket)
+    fs.invalidate_cache()
+    return bucket, options

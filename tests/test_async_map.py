@@ -7,10 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import fail_on_3, sleepy, square
 
 from squirrel_graph import IterableSource
 from squirrel_graph.errors import stage_of
+
+from helpers import fail_on_3, sleepy, square
 
 
 def test_at_most_buffer_items_are_read_ahead():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import traceback
 
 import pytest
-from helpers import add_one, fail_on_3
 
 from squirrel_graph import IterableSource, Multiplexer, MultiplexingStrategy
 from squirrel_graph.errors import stage_of
+
+from helpers import add_one, fail_on_3
 
 S = IterableSource(range(5))
 

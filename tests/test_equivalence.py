@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import ref_batched, ref_filter, ref_flatten, ref_map, ref_take, ref_zip_index
 
 from squirrel_graph import IterableSource
+
+from reference import ref_batched, ref_filter, ref_flatten, ref_map, ref_take, ref_zip_index
 
 
 def inc(x):

@@ -6,9 +6,10 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import add_one, is_odd, times_two
 
 from squirrel_graph import IterableSource
+
+from helpers import add_one, is_odd, times_two
 
 
 def stream():

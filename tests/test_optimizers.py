@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from helpers import add_one, is_odd, square, times_two
 
 from optimizers import PASS_NAMES, optimize
 from optimizers.fuse_maps import find_runs
 from squirrel_graph import IterableSource, Multiplexer, MultiplexingStrategy
 from squirrel_graph.graph import Fused, Map, Plan, PlanError
+
+from helpers import add_one, is_odd, square, times_two
 
 
 def chain():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 import random
 
-from helpers import add, add_one, is_odd, sleepy, times_two, total
-
 from squirrel_graph import IterableSamplerSource, IterableSource, Multiplexer, MultiplexingStrategy
+
+from helpers import add, add_one, is_odd, sleepy, times_two, total
 
 
 def test_chain_of_module_level_functions_survives_pickle():

@@ -6,10 +6,11 @@ import functools
 import random
 
 import pytest
-from helpers import add, add_one, is_odd, times_two, to_pair, total
 
 from squirrel_graph import Composable, IterableSource
 from squirrel_graph.iterstream.iterators import getsize, map_, take_
+
+from helpers import add, add_one, is_odd, times_two, to_pair, total
 
 
 class IterableClass:

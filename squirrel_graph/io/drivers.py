@@ -65,10 +65,9 @@ class _KeyStream(Composable):
 
 
 class _FetchStage(_Stage):
-    """The handle of a fetch stage; ``skipped_shards`` reports corrupt shards skipped in its latest run."""
+    """The handle of a fetch stage; it reports the corrupt shards it skipped in its latest run."""
 
-    @property
-    def skipped_shards(self) -> list[tuple[Any, str]]:
+    def _skipped_here(self) -> list[tuple[Any, str]]:
         state = getattr(self, "_runtime_state", None)
         return list(state.skipped) if state is not None else []
 

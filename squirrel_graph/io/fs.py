@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import fsspec
-from fsspec.core import split_protocol
+from fsspec.core import split_protocol, url_to_fs
 
 
 def get_protocol(url: str) -> str:
@@ -17,14 +17,47 @@ def get_protocol(url: str) -> str:
 
 
 def get_fs_from_url(url: str, **storage_options: Any) -> fsspec.AbstractFileSystem:
-    """The fsspec filesystem for ``url``; storage options win over the URL (so they can select a caching fs)."""
+    """The fsspec filesystem for ``url``; storage options win over the URL (so they can select a caching fs).
+
+    Chained URLs (``simplecache::s3://bucket/x``) are resolved by fsspec, with per-protocol options
+    (``{"s3": {...}, "simplecache": {...}}``) in ``storage_options``.
+    """
+    return fs_and_path(url, **storage_options)[0]
+
+
+def fs_and_path(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem for ``url`` and the path of ``url`` inside it (what ``fs.open``/``fs.ls`` expect)."""
+    if "::" in url and "protocol" not in storage_options:
+        fs, path = url_to_fs(url, **storage_options)
+        return fs, path.rstrip("/")
     protocol, _ = split_protocol(url)
-    return fsspec.filesystem(**{"protocol": protocol or "file", **storage_options})
+    fs = fsspec.filesystem(**{"protocol": protocol or "file", **storage_options})
+    return fs, fs._strip_protocol(url).rstrip("/")
 
 
 def _names(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
     entries = fs.ls(path, detail=False)
     return sorted(e["name"] if isinstance(e, dict) else e for e in entries)
+
+
+def list_fs(
+    fs: fsspec.AbstractFileSystem, root: str, nested: bool = False, max_workers: int | None = None, max_dirs: int = 10
+) -> list[str]:
+    """Sorted filesystem paths under ``root`` (all files below it when ``nested``); empty if it does not exist."""
+    if not fs.exists(root):
+        return []
+    if not nested:
+        return _names(fs, root)
+    files: list[str] = []
+    with ThreadPoolExecutor(max_workers=max_workers or max_dirs) as pool:
+        dirs = [root]
+        while dirs:
+            listings = list(pool.map(lambda d: _names(fs, d), dirs))
+            dirs = []
+            for names in listings:
+                for name in names:
+                    (dirs if fs.isdir(name) else files).append(name)
+    return sorted(files)
 
 
 def list_paths(
@@ -34,20 +67,6 @@ def list_paths(
 
     Unlike squirrel-core, nested listings are sorted too, so every process sees the same order.
     """
-    fs = get_fs_from_url(url, **(storage_options or {}))
+    fs, root = fs_and_path(url, **(storage_options or {}))
     protocol = get_protocol(url)
-    _, path = split_protocol(url)
-    if not fs.exists(path):
-        return iter(())
-    if not nested:
-        return iter([protocol + p for p in _names(fs, path)])
-    files: list[str] = []
-    with ThreadPoolExecutor(max_workers=max_workers or max_dirs) as pool:
-        dirs = [path]
-        while dirs:
-            listings = list(pool.map(lambda d: _names(fs, d), dirs))
-            dirs = []
-            for names in listings:
-                for name in names:
-                    (dirs if fs.isdir(name) else files).append(name)
-    return iter([protocol + p for p in sorted(files)])
+    return iter([protocol + p for p in list_fs(fs, root, nested, max_workers, max_dirs)])

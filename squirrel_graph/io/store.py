@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from squirrel_graph.io.fs import get_fs_from_url, list_paths
-from squirrel_graph.io.serialization import SquirrelSerializer
+from squirrel_graph.io.fs import fs_and_path, list_fs
+from squirrel_graph.io.serialization import CorruptShardError, SquirrelSerializer
 
 TMP_MARK = ".tmp-"
 
@@ -48,7 +48,6 @@ def _atomic_write(fs: Any, final: str, payload: bytes) -> None:
     (s3, gcs, memory, ...) publish an object only when its upload completes, so they are written directly.
     """
     if _is_local(fs):
-        final = fs._strip_protocol(final)  # an OS path, also for file:// URLs
         folder, name = final.rsplit("/", 1)
         tmp = f"{folder}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
         try:
@@ -82,15 +81,15 @@ class FilesystemStore(AbstractStore):
         self.url = url.rstrip("/")
         self.serializer = serializer
         self.storage_options = storage_options
-        self.fs = get_fs_from_url(self.url, **storage_options)
-        if clean and self.fs.exists(self.url):
-            self.fs.rm(self.url, recursive=True)
+        self.fs, self.root = fs_and_path(self.url, **storage_options)
+        if clean and self.fs.exists(self.root):
+            self.fs.rm(self.root, recursive=True)
 
     def _path(self, key: Any) -> str:
-        return f"{self.url}/{key}"
+        return f"{self.root}/{key}"
 
     def _makedirs(self) -> None:
-        self.fs.makedirs(self.url, exist_ok=True)
+        self.fs.makedirs(self.root, exist_ok=True)
 
     def get(self, key: Any, mode: str = "rb", **open_kwargs: Any) -> Any:
         path = self._path(key)
@@ -110,12 +109,20 @@ class FilesystemStore(AbstractStore):
         _atomic_write(self.fs, self._path(key), payload)
         return key
 
+    def _listing(self, nested: bool) -> list[str]:
+        if not self.fs.exists(self.root):
+            raise FileNotFoundError(
+                f"{type(self).__name__}: the store {self.url} does not exist (nothing written yet?)"
+            )
+        return list_fs(self.fs, self.root, nested=nested)
+
     def keys(self, nested: bool = True, **kwargs: Any) -> Iterator[str]:
-        """Keys relative to ``url``, sorted (files only when ``nested``; top-level entries otherwise)."""
-        fs = get_fs_from_url(self.url, **{**self.storage_options, **kwargs}) if kwargs else self.fs
-        root = fs._strip_protocol(self.url).rstrip("/")
-        for path in list_paths(self.url, nested=nested, storage_options={**self.storage_options, **kwargs}):
-            rel = fs._strip_protocol(path)[len(root) :].lstrip("/")
+        """Keys relative to ``url``, sorted (files only when ``nested``; top-level entries otherwise).
+
+        A store URL that does not exist raises FileNotFoundError naming it (squirrel-core yielded nothing).
+        """
+        for path in self._listing(nested):
+            rel = path[len(self.root) :].lstrip("/")
             if TMP_MARK not in rel:
                 yield rel
 
@@ -129,7 +136,7 @@ class SquirrelStore(FilesystemStore):
         super().__init__(url, serializer=serializer, clean=clean, **storage_options)
 
     def _shard_path(self, key: Any) -> str:
-        return f"{self.url}/{key}.gz"
+        return f"{self.root}/{key}.gz"
 
     def set(self, value: Any, key: Any = None, compresslevel: int = 6, **kwargs: Any) -> Any:
         """Write one shard (a list of samples; any other value is one sample). Returns the key.
@@ -155,9 +162,12 @@ class SquirrelStore(FilesystemStore):
         """The samples of shard ``key``, read when the generator is first advanced."""
         path = self._shard_path(key)
         try:
-            yield from self.serializer.deserialize_shard_from_file(path, fs=self.fs, **kwargs)
+            samples = self.serializer.deserialize_shard_from_file(path, fs=self.fs, **kwargs)
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"SquirrelStore.get: no shard {key!r} in store {self.url} ({path})") from exc
+        except CorruptShardError as exc:  # name the shard by its URL, as the user wrote it
+            raise CorruptShardError(str(exc).replace(path, f"{self.url}/{key}.gz", 1)) from exc.__cause__
+        yield from samples
 
     def get_shard(self, key: Any, **kwargs: Any) -> list[Any]:
         """All samples of shard ``key`` as a list, read now (what a fetch stage runs in its worker thread)."""

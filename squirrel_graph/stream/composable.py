@@ -237,6 +237,20 @@ class Composable:
         """An optimization boundary: no pass fuses or moves nodes across it. Free at run time."""
         return _Stage(Barrier(), self)
 
+    @property
+    def skipped_shards(self) -> list[tuple[Any, str]]:
+        """(key, reason) of every shard that an upstream fetch with ``skip_corrupt=True`` skipped in its latest run
+        in this process."""
+        found: list[tuple[Any, str]] = []
+        handle: Any = self
+        while isinstance(handle, Composable):
+            found = list(handle._skipped_here()) + found
+            handle = handle.source
+        return found
+
+    def _skipped_here(self) -> list[tuple[Any, str]]:
+        return []
+
     # ------------------------------------------------------------------ terminal
     def collect(self) -> list[Any]:
         """All items as a list."""

@@ -60,7 +60,9 @@ def test_get_iter_worker_and_prefetch_combinations_keep_order(store_url, max_wor
     assert ids(stream.collect()) == list(range(N_SHARDS * PER_SHARD))
     fetch = stream.explain().compiled.optimized
     fetch_nodes = [n for _, n in fetch.items() if n.kind == "fetch"]
-    assert fetch_nodes[0].parallel == (max_workers is None or max_workers > 1)
+    parallel = max_workers is None or max_workers > 1
+    assert fetch_nodes[0].parallel == parallel
+    assert ("decode_workers" in str(stream.explain())) == parallel  # I/O and decoding on separate pools
 
 
 def drop_first_key(keys):

@@ -151,12 +151,18 @@ class Fetch(Node):
     """Reads and decodes one shard per key: ``fn(key)`` returns the shard's samples (a list).
 
     Runs on a thread pool when ``max_workers`` is None or > 1 (ordered, at most ``buffer`` keys in flight), else
-    in the consumer's thread. With ``skip_corrupt`` a corrupt shard is logged, counted and skipped.
+    in the consumer's thread. When the driver splits the fetch into ``read`` (key -> (key, raw bytes): I/O,
+    releases the GIL) and ``decode`` ((key, raw) -> samples: CPU), a parallel fetch reads on ``max_workers``
+    threads and decodes on ``decode_workers`` threads (one per core), so decoding does not fight for the GIL
+    with a crowd of I/O threads. With ``skip_corrupt`` a corrupt shard is logged, counted and skipped.
     """
 
     kind: ClassVar[str] = "fetch"
     per_item: ClassVar[bool] = True
     fn: Any = None
+    read: Any = None
+    decode: Any = None
+    decode_workers: int = 1
     max_workers: int | None = None
     buffer: int = 10
     skip_corrupt: bool = False
@@ -172,6 +178,8 @@ class Fetch(Node):
 
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"max_workers": self.max_workers, "prefetch_buffer": self.buffer}
+        if self.parallel and self.decode is not None:
+            out["decode_workers"] = self.decode_workers
         if self.skip_corrupt:
             out["skip_corrupt"] = True
         return out

@@ -92,6 +92,10 @@ class MapDriver(Driver, ABC):
     def _describe(self) -> str:
         return type(self).__name__
 
+    def _fetch_halves(self) -> tuple[Any, Any]:
+        """``(read, decode)`` callables that split :meth:`fetch` into I/O and CPU halves, or ``(None, None)``."""
+        return None, None
+
     def get_iter(
         self,
         keys_iterable: Iterable[Any] | None = None,
@@ -134,7 +138,17 @@ class MapDriver(Driver, ABC):
         default_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
         buffer = prefetch_buffer if prefetch_buffer > 0 else (workers if workers and workers > 1 else default_workers)
         fetch = functools.partial(self.fetch, **(get_kwargs or {}))
-        node = Fetch(fn=fetch, max_workers=workers, buffer=buffer, skip_corrupt=skip_corrupt, store=self._describe())
+        read, decode = self._fetch_halves() if not get_kwargs else (None, None)
+        node = Fetch(
+            fn=fetch,
+            read=read,
+            decode=decode,
+            decode_workers=max(1, os.cpu_count() or 1),
+            max_workers=workers,
+            buffer=buffer,
+            skip_corrupt=skip_corrupt,
+            store=self._describe(),
+        )
         stream = _FetchStage(node, stream)
         object.__setattr__(node, "owner", stream)
         if flatten:
@@ -186,6 +200,17 @@ class StoreDriver(MapDriver):
 
     def fetch(self, key: Any, **kwargs: Any) -> list[Any]:
         return self.store.get_shard(key, **kwargs)
+
+    def _fetch_halves(self) -> tuple[Any, Any]:
+        if getattr(self.serializer, "deserialize_shard_bytes", None) is None:
+            return None, None
+        return self._read_shard, self._decode_shard
+
+    def _read_shard(self, key: Any) -> tuple[Any, bytes]:
+        return self.store.read_shard(key)
+
+    def _decode_shard(self, key_and_raw: tuple[Any, bytes]) -> list[Any]:
+        return self.store.decode_shard(key_and_raw)
 
     def keys(self, **kwargs: Any) -> Iterator[str]:
         return self.store.keys(**kwargs)

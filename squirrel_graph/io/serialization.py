@@ -29,6 +29,25 @@ class CorruptShardError(SquirrelGraphError, OSError):
     """A shard file cannot be decompressed or decoded; the message names the shard URL."""
 
 
+try:  # ISA-L's gzip is 5-10x faster than zlib and writes standard gzip that every reader (squirrel-core too) reads
+    from isal import igzip as _fast_gzip
+except ImportError:  # pragma: no cover - isal is a dependency, but the stdlib works too
+    _fast_gzip = None
+
+
+def gzip_compress(raw: bytes, compresslevel: int | None = None) -> bytes:
+    """Standard gzip of ``raw``. ``None``: the fast default (ISA-L level 1, about zlib 6's ratio); an int: zlib's
+    level, exactly as ``gzip.compress`` does it."""
+    if compresslevel is None:
+        return _fast_gzip.compress(raw, compresslevel=1) if _fast_gzip is not None else gzip.compress(raw, 6)
+    return gzip.compress(raw, compresslevel=compresslevel)
+
+
+def gzip_decompress(data: bytes) -> bytes:
+    """Decompress a (possibly multi-member) gzip stream, with ISA-L when available."""
+    return _fast_gzip.decompress(data) if _fast_gzip is not None else gzip.decompress(data)
+
+
 def _check_dtype(dtype: np.dtype, where: str) -> None:
     if dtype.hasobject:
         raise SerializationError(
@@ -116,8 +135,12 @@ def _read_gzip(fp: str, fs: Any, mode: str, open_kwargs: dict[str, Any]) -> byte
     open_kwargs.pop("compression", None)  # we decompress ourselves, in one call, to give a clear error
     with _open(fs, fp, mode, **open_kwargs) as f:
         raw = f.read()
+    return _gunzip(raw, fp)
+
+
+def _gunzip(raw: bytes, fp: str) -> bytes:
     try:
-        return gzip.decompress(raw)
+        return gzip_decompress(raw)
     except (OSError, EOFError, ValueError) as exc:
         raise CorruptShardError(f"corrupt shard {fp}: cannot gunzip ({exc})") from exc
 
@@ -169,10 +192,10 @@ class MessagepackSerializer(SquirrelSerializer):
         fp: str,
         fs: Any = None,
         mode: str = "wb",
-        compresslevel: int = 6,
+        compresslevel: int | None = None,
         **open_kwargs: Any,
     ) -> None:
-        payload = gzip.compress(cls.pack_shard(shard), compresslevel=compresslevel)
+        payload = gzip_compress(cls.pack_shard(shard), compresslevel)
         open_kwargs.pop("compression", None)
         with _open(fs, fp, mode, **open_kwargs) as f:
             f.write(payload)
@@ -187,6 +210,11 @@ class MessagepackSerializer(SquirrelSerializer):
         **open_kwargs: Any,
     ) -> Iterator[Any]:
         return iter(cls.unpack_shard(_read_gzip(fp, fs, mode, open_kwargs), fp, unpacker_kwargs))
+
+    @classmethod
+    def deserialize_shard_bytes(cls, raw: bytes, fp: str = "<bytes>") -> list[Any]:
+        """The samples of a shard file's bytes (gzip of packed samples); errors name ``fp``."""
+        return cls.unpack_shard(_gunzip(raw, fp), fp)
 
 
 # --------------------------------------------------------------------------------------------------- json
@@ -243,18 +271,24 @@ class JsonSerializer(SquirrelSerializer):
         fp: str,
         fs: Any = None,
         mode: str = "wb",
-        compresslevel: int = 6,
+        compresslevel: int | None = None,
         **open_kwargs: Any,
     ) -> None:
         payload = b"".join(self.serialize(s) + b"\n" for s in shard)
         open_kwargs.pop("compression", None)
         with _open(fs, fp, mode, **open_kwargs) as f:
-            f.write(gzip.compress(payload, compresslevel=compresslevel))
+            f.write(gzip_compress(payload, compresslevel))
 
     def deserialize_shard_from_file(
         self, fp: str, fs: Any = None, mode: str = "rb", **open_kwargs: Any
     ) -> Iterator[Any]:
-        payload = _read_gzip(fp, fs, mode, open_kwargs)
+        return iter(self._lines(_read_gzip(fp, fs, mode, open_kwargs), fp))
+
+    def deserialize_shard_bytes(self, raw: bytes, fp: str = "<bytes>") -> list[Any]:
+        """The samples of a shard file's bytes (gzip of JSON lines); errors name ``fp``."""
+        return self._lines(_gunzip(raw, fp), fp)
+
+    def _lines(self, payload: bytes, fp: str) -> list[Any]:
         out = []
         for lineno, line in enumerate(io.BytesIO(payload), 1):
             if not line.strip():
@@ -265,4 +299,4 @@ class JsonSerializer(SquirrelSerializer):
                 if isinstance(exc, SerializationError):
                     raise
                 raise CorruptShardError(f"corrupt shard {fp}: line {lineno} is not valid JSON ({exc})") from exc
-        return iter(out)
+        return out

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from squirrel_graph.io.fs import fs_and_path, list_fs
-from squirrel_graph.io.serialization import CorruptShardError, SquirrelSerializer
+from squirrel_graph.io.serialization import CorruptShardError, SquirrelSerializer, gzip_compress
 
 TMP_MARK = ".tmp-"
 
@@ -44,8 +44,10 @@ class AbstractStore(ABC):
 def _atomic_write(fs: Any, final: str, payload: bytes) -> None:
     """Write ``payload`` so that ``final`` is either absent or complete, never truncated.
 
-    Local disks get a hidden temporary file in the same folder, then a rename (atomic on POSIX). Object stores
-    (s3, gcs, memory, ...) publish an object only when its upload completes, so they are written directly.
+    Local disks get a hidden temporary file in the same folder, then a rename (atomic on POSIX): a writer that
+    raises or is killed never leaves a partial shard under a key. There is no fsync (it would halve write speed),
+    so after a power loss the newest shards may be missing. Object stores (s3, gcs, memory, ...) publish an
+    object only when its upload completes, so they are written directly.
     """
     if _is_local(fs):
         folder, name = final.rsplit("/", 1)
@@ -53,9 +55,7 @@ def _atomic_write(fs: Any, final: str, payload: bytes) -> None:
         try:
             with open(tmp, "wb") as f:
                 f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
+            os.replace(tmp, final)  # atomic: readers see the old state or the complete file
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -138,14 +138,13 @@ class SquirrelStore(FilesystemStore):
     def _shard_path(self, key: Any) -> str:
         return f"{self.root}/{key}.gz"
 
-    def set(self, value: Any, key: Any = None, compresslevel: int = 6, **kwargs: Any) -> Any:
+    def set(self, value: Any, key: Any = None, compresslevel: int | None = None, **kwargs: Any) -> Any:
         """Write one shard (a list of samples; any other value is one sample). Returns the key.
 
         The shard is serialized and compressed in memory first, so a bad sample raises before anything is
-        written, and the file appears atomically.
+        written, and the file appears atomically. ``compresslevel=None`` is the fast default (see
+        :func:`~squirrel_graph.io.serialization.gzip_compress`); an int is a zlib level.
         """
-        import gzip
-
         samples = value if isinstance(value, list) else [value]
         key = get_random_key() if key is None else key
         pack = getattr(self.serializer, "pack_shard", None)
@@ -153,7 +152,7 @@ class SquirrelStore(FilesystemStore):
             raw = pack(samples)
         else:
             raw = b"".join(self.serializer.serialize(s) + b"\n" for s in samples)
-        payload = gzip.compress(raw, compresslevel=compresslevel)
+        payload = gzip_compress(raw, compresslevel)
         self._makedirs()
         _atomic_write(self.fs, self._shard_path(key), payload)
         return key
@@ -168,6 +167,20 @@ class SquirrelStore(FilesystemStore):
         except CorruptShardError as exc:  # name the shard by its URL, as the user wrote it
             raise CorruptShardError(str(exc).replace(path, f"{self.url}/{key}.gz", 1)) from exc.__cause__
         yield from samples
+
+    def read_shard(self, key: Any) -> tuple[Any, bytes]:
+        """``(key, the shard file's raw bytes)``: the I/O half of a fetch (no decoding, so the GIL stays free)."""
+        path = self._shard_path(key)
+        try:
+            with self.fs.open(path, "rb") as f:
+                return key, f.read()
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"SquirrelStore.get: no shard {key!r} in store {self.url} ({path})") from exc
+
+    def decode_shard(self, key_and_raw: tuple[Any, bytes]) -> list[Any]:
+        """The samples of ``(key, raw bytes)`` from :meth:`read_shard`: the CPU half of a fetch."""
+        key, raw = key_and_raw
+        return self.serializer.deserialize_shard_bytes(raw, f"{self.url}/{key}.gz")
 
     def get_shard(self, key: Any, **kwargs: Any) -> list[Any]:
         """All samples of shard ``key`` as a list, read now (what a fetch stage runs in its worker thread)."""

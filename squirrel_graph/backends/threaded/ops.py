@@ -346,6 +346,7 @@ def skipping_corrupt(fn: Callable[[Any], Any], state: FetchState, stage: str) ->
         try:
             return fn(key)
         except CorruptShardError as exc:
+            key = key[0] if isinstance(key, tuple) else key  # a decode stage receives (key, raw bytes)
             logger.warning("%s: skipping corrupt shard %r: %s", stage, key, exc)
             state.skipped.append((key, str(exc)))
             return []

@@ -110,6 +110,13 @@ def _fetch(nid: str, node: Fetch) -> Runner:
         state = ctx.state[nid] = ops.FetchState()
         if node.owner is not None:
             node.owner._runtime_state = state
+        if node.parallel and node.decode is not None:  # read on the I/O pool, decode on one thread per core
+            decode = ops.skipping_corrupt(node.decode, state, label) if node.skip_corrupt else node.decode
+
+            def read_all() -> Iterator[Any]:
+                return ops.async_map_(inputs[0], node.read, node.buffer, node.max_workers, None, label, nid)
+
+            return ops.async_map_(read_all, decode, node.decode_workers + 1, node.decode_workers, None, label, nid)
         fn = ops.skipping_corrupt(node.fn, state, label) if node.skip_corrupt else node.fn
         if node.parallel:
             return ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid)

@@ -57,3 +57,42 @@ def test_compat_module_paths_export_squirrel_core_names():
     assert multiplexer.MultiplexingStrategy.ROUND_ROBIN.value == "RoundRobin"
     for name in ("take_", "map_", "getsize"):
         assert callable(getattr(iterators, name))
+
+
+def test_storage_compat_paths_export_squirrel_core_names(tmp_path):
+    import importlib
+
+    expected = {
+        "squirrel_graph.fsspec.fs": ["get_fs_from_url", "get_protocol"],
+        "squirrel_graph.serialization": ["MessagepackSerializer", "JsonSerializer", "SquirrelSerializer"],
+        "squirrel_graph.serialization.msgpack": ["MessagepackSerializer"],
+        "squirrel_graph.serialization.jsonl": ["JsonSerializer"],
+        "squirrel_graph.serialization.serializer": ["SquirrelSerializer"],
+        "squirrel_graph.store": ["AbstractStore", "FilesystemStore", "SquirrelStore"],
+        "squirrel_graph.store.squirrel_store": ["SquirrelStore"],
+        "squirrel_graph.store.filesystem": ["FilesystemStore"],
+        "squirrel_graph.driver": [
+            "Driver",
+            "IterDriver",
+            "MapDriver",
+            "StoreDriver",
+            "MessagepackDriver",
+            "JsonlDriver",
+            "FileDriver",
+        ],
+        "squirrel_graph.driver.msgpack": ["MessagepackDriver"],
+        "squirrel_graph.catalog": ["Catalog", "Source", "CatalogKey"],
+        "squirrel_graph.constants": ["URL", "SampleType", "FILESYSTEM", "SQUIRREL_BUCKET", "SQUIRREL_TMP_DATA_BUCKET"],
+        "squirrel_graph.framework.exceptions": ["PyTorchSplittingException", "SourceExistsError"],
+        "squirrel_graph.framework.plugins.plugin_manager": ["register_driver", "register_source"],
+        "squirrel_graph.framework.io": ["write_to_file", "read_from_file"],
+    }
+    for module, names in expected.items():
+        mod = importlib.import_module(module)
+        missing = [n for n in names if not hasattr(mod, n)]
+        assert not missing, f"{module} lacks {missing}"
+    from squirrel_graph.framework.io import read_from_file, write_to_file
+    from squirrel_graph.serialization import JsonSerializer
+
+    write_to_file(str(tmp_path / "obj.json"), {"a": [1, 2]}, serializer=JsonSerializer())
+    assert read_from_file(str(tmp_path / "obj.json"), serializer=JsonSerializer()) == {"a": [1, 2]}

@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from optimizers.base import Pass, Rewrite
 from optimizers.eliminate_noops import eliminate_noops
 from optimizers.fuse_maps import fuse_maps
+from optimizers.push_splits import push_splits
 from squirrel_graph.graph import Plan
 
-#: Passes in the order they run. Later issues add push_splits, collapse_dask and insert_monitors here.
+#: Passes in the order they run. Later issues add collapse_dask and insert_monitors here.
 DEFAULT_PASSES: tuple[Pass, ...] = (
     Pass("eliminate_noops", eliminate_noops, "drop shuffle(size<2) and take(None)"),
+    Pass("push_splits", push_splits, "move rank/worker splits upstream, to the shard keys when legal"),
     Pass("fuse_maps", fuse_maps, "run consecutive map/filter/flatten (+ trailing batched) as one loop"),
 )
 PASS_NAMES: tuple[str, ...] = tuple(p.name for p in DEFAULT_PASSES)

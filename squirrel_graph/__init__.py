@@ -19,6 +19,18 @@ from squirrel_graph.stream import (  # noqa: E402
 
 __version__ = "0.1.0"
 
+_TORCH_NAMES = ("SplitByRank", "SplitByWorker", "TorchIterable", "skip_k")
+
+
+def __getattr__(name: str):
+    """PyTorch names are imported on first use, so ``import squirrel_graph`` never imports torch."""
+    if name in _TORCH_NAMES:
+        from squirrel_graph import pytorch
+
+        return getattr(pytorch, name)
+    raise AttributeError(f"module 'squirrel_graph' has no attribute {name!r}")
+
+
 __all__ = [
     "Composable",
     "FilePathGenerator",
@@ -26,5 +38,9 @@ __all__ = [
     "IterableSource",
     "Multiplexer",
     "MultiplexingStrategy",
+    "SplitByRank",
+    "SplitByWorker",
+    "TorchIterable",
     "__version__",
+    "skip_k",
 ]

@@ -59,6 +59,7 @@ class Compiled:
 def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     """Optimize ``plan`` (unless told not to) and lower it to physical stages."""
     from optimizers import Rewrite, optimize
+    from optimizers.push_splits import check_split_safety
     from squirrel_graph.backends import lower
     from squirrel_graph.backends.threaded import ThreadedBackend
 
@@ -67,5 +68,6 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
         optimized, rewrites = optimize(plan, options.disable)
     else:
         optimized, rewrites = plan, (Rewrite("*", "skipped", (), "compile(optimize=False): no pass ran"),)
+    check_split_safety(optimized)  # also without optimization: a split below an unseeded shuffle is never a partition
     physical = lower(optimized, [ThreadedBackend(inline=options.inline)])
     return Compiled(plan, optimized, rewrites, physical, options)

@@ -143,7 +143,8 @@ def test_failed_write_leaves_no_shard_and_keeps_earlier_ones(tmp_path):
     with pytest.raises(SerializationError):
         store.set([{"s": {1, 2}}], key="bad2")
     assert list(store.keys()) == ["good"]
-    assert sorted(os.listdir(url)) == ["good.gz"]  # no temporary file left behind either
+    files = sorted(os.path.relpath(os.path.join(d, f), url) for d, _, fs in os.walk(url) for f in fs)
+    assert files == [".squirrel/counts/good", "good.gz"]  # no temporary file left behind either
     assert ids(MessagepackDriver(url).get_iter().collect()) == [0]
 
 

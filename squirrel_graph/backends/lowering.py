@@ -41,7 +41,7 @@ class Backend(Protocol):
 
     name: str
 
-    def lower_node(self, nid: str, node: Node) -> Lowered | None: ...
+    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +85,7 @@ def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
     for nid in plan.topo():
         node = plan.node(nid)
         for backend in backends:
-            lowered = backend.lower_node(nid, node)
+            lowered = backend.lower_node(nid, node, plan)
             if lowered is not None:
                 break
         else:

@@ -19,14 +19,22 @@ def explain(handle: Any, stage: str | None = None) -> Explanation:
     return Explanation(compile_plan(build_plan(handle), handle._compile_options()), stage)
 
 
-def _plan_lines(plan: Plan) -> list[str]:
+def _split_notes(rewrites: tuple[Any, ...]) -> dict[str, str]:
+    """Where each split landed and why, from push_splits' log."""
+    return {r.nodes[0]: r.reason for r in rewrites if r.pass_name == "push_splits" and r.nodes}
+
+
+def _plan_lines(plan: Plan, notes: dict[str, str] | None = None) -> list[str]:
     lines = []
+    notes = notes or {}
     for nid, node in plan.items():
         ins = plan.inputs(nid)
         src = f"  <- {', '.join(ins)}" if ins else ""
         params = node.params()
         extra = f"  {params}" if params else ""
         lines.append(f"  {nid:<14} {node.label()}{extra}{src}")
+        if nid in notes:
+            lines.append(f"  {'':<14}   ↳ {notes[nid]}")
         if isinstance(node, Fused):
             for sub_id, sub in zip(node.node_ids, node.nodes):
                 lines.append(f"  {'':<14}   | {sub_id}: {sub.label()}")
@@ -61,7 +69,8 @@ class Explanation:
         if "logical" in self._stages():
             out += [f"== Logical plan ({len(c.logical)} nodes) =="] + _plan_lines(c.logical)
         if "optimized" in self._stages():
-            out += [f"== Optimized plan ({len(c.optimized)} nodes) =="] + _plan_lines(c.optimized)
+            notes = _split_notes(c.rewrites)
+            out += [f"== Optimized plan ({len(c.optimized)} nodes) =="] + _plan_lines(c.optimized, notes)
         if "physical" in self._stages():
             stages = c.physical.stages
             out.append(f"== Physical plan ({len(stages)} stage{'s' if len(stages) != 1 else ''}) ==")
@@ -88,7 +97,7 @@ class Explanation:
         if "logical" in self._stages():
             _add_plan(g, c.logical, "L", "Logical plan")
         if "optimized" in self._stages():
-            _add_plan(g, c.optimized, "O", "Optimized plan")
+            _add_plan(g, c.optimized, "O", "Optimized plan", _split_notes(c.rewrites))
         if "physical" in self._stages():
             _add_physical(g, c.physical)
         notes = [str(r) for r in c.rewrites] or ["(no rewrites)"]
@@ -129,7 +138,7 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\<").replace(">", "\\>")
 
 
-def _add_plan(g: Any, plan: Plan, prefix: str, title: str) -> None:
+def _add_plan(g: Any, plan: Plan, prefix: str, title: str, notes: dict[str, str] | None = None) -> None:
     with g.subgraph(name=f"cluster_{prefix}") as sub:
         sub.attr(label=title, style="rounded", color="gray50")
         for nid, node in plan.items():
@@ -140,6 +149,9 @@ def _add_plan(g: Any, plan: Plan, prefix: str, title: str) -> None:
                         fused.node(_gid(prefix, sub_id), _escape(f"{sub_id}\n{member.label()}"))
                     for a, b in zip(node.node_ids, node.node_ids[1:]):
                         fused.edge(_gid(prefix, a), _gid(prefix, b))
+            elif notes and nid in notes:  # a split: where it landed and why
+                why = "\n".join(textwrap.wrap(notes[nid], 60))
+                sub.node(_gid(prefix, nid), _escape(f"{nid}\n{node.label()}\n{why}"), fillcolor="orange", fontsize="9")
             else:
                 sub.node(_gid(prefix, nid), _escape(f"{nid}\n{node.label()}"))
         for u, v in plan.graph.edges():

@@ -80,6 +80,7 @@ class KeySource(IterSource):
 
     kind: ClassVar[str] = "keys"
     store: str = ""
+    counts: Any = None  # callable key -> number of samples in that shard (for equalize), if the driver knows
 
     def label(self) -> str:
         return f"keys({self.store})"
@@ -133,10 +134,14 @@ class Multiplex(Node):
 
 @dataclass(frozen=True, eq=False)
 class Opaque(Node):
-    """A user Composable subclass with its own ``__iter__``: a black box that reads its own ``.source``."""
+    """A user Composable subclass with its own ``__iter__``: a black box that reads its own ``.source``.
+
+    Its input edge (when ``.source`` is a stream) is shown in explain and seen by analyses, but the node
+    iterates ``.source`` itself, so no pass moves anything across it.
+    """
 
     kind: ClassVar[str] = "opaque"
-    n_inputs: ClassVar[int | None] = 0
+    n_inputs: ClassVar[int | None] = None
     handle: Any = None
 
     def label(self) -> str:
@@ -352,6 +357,64 @@ class IteratorFn(Node):
 
     def label(self) -> str:
         return f"to({callable_name(self.fn)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Split(Node):
+    """Keeps every ``parts``-th item starting at ``index``: one rank's (or one DataLoader worker's) share.
+
+    ``axis`` is ``"rank"`` (index and parts captured when the stream was built, from torch.distributed) or
+    ``"worker"`` (read from torch's worker info at iteration). ``level="auto"`` lets push_splits move it
+    upstream, up to a driver's key listing; ``"item"`` pins it. ``equalize`` (rank splits) makes every rank
+    yield the same number of items: ``"drop"`` the extra ones or ``"pad"`` by repeating.
+    """
+
+    kind: ClassVar[str] = "split"
+    axis: str = "worker"
+    index: int = 0
+    parts: int = 1
+    level: str = "auto"
+    equalize: str | None = None
+    shard_counts: Any = None
+
+    def label(self) -> str:
+        if self.axis == "rank":
+            text = f"split_by_rank({self.index}/{self.parts}"
+        else:
+            text = "split_by_worker(" + ("at iteration" if self.parts == 1 else f"{self.index}/{self.parts}")
+        if self.level != "auto":
+            text += f", level={self.level!r}"
+        if self.equalize:
+            text += f", equalize={self.equalize!r}"
+        return text + ")"
+
+
+@dataclass(frozen=True, eq=False)
+class Equalize(Node):
+    """Truncates (``drop``) or pads by repeating (``pad``) one process's stream to a count computed from
+    per-shard counts, so every rank (and each DataLoader worker position) yields the same number of items."""
+
+    kind: ClassVar[str] = "equalize"
+    mode: str = "drop"
+    rank: int = 0
+    world_size: int = 1
+    counts: Any = None  # a mapping or callable key -> item count; None: the key listing's own counts
+
+    def label(self) -> str:
+        return f"equalize({self.mode!r}, rank {self.rank}/{self.world_size})"
+
+
+@dataclass(frozen=True, eq=False)
+class TorchCheck(Node):
+    """The end of a ``to_torch_iterable()`` stream: on the first item, checks that a multi-rank or multi-worker
+    run has the matching split upstream (else PyTorchSplittingException)."""
+
+    kind: ClassVar[str] = "torch_check"
+    enforce_rank_check: bool = True
+    enforce_worker_check: bool = True
+
+    def label(self) -> str:
+        return "torch_iterable"
 
 
 @dataclass(frozen=True, eq=False)

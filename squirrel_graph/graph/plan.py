@@ -108,6 +108,22 @@ class Plan:
         output = new_id if bottom == self.output else self.output
         return Plan(g, output)
 
+    def insert_above(self, nid: str, new_id: str, node: Node) -> Plan:
+        """Insert a single-input ``node`` on the (single) input edge of ``nid``."""
+        ins = self.inputs(nid)
+        if len(ins) != 1:
+            raise PlanError(f"can only insert above a single-input node, {nid!r} has {len(ins)} inputs")
+        g = nx.DiGraph(self.graph)
+        g.remove_edge(ins[0], nid)
+        g.add_node(new_id, op=node)
+        g.add_edge(ins[0], new_id, port=0)
+        g.add_edge(new_id, nid, port=0)
+        return Plan(g, self.output)
+
+    def ancestors(self, nid: str) -> set[str]:
+        """Every node ``nid`` (transitively) reads from."""
+        return set(nx.ancestors(self.graph, nid))
+
     def remove(self, nid: str) -> Plan:
         """Splice out a single-input node, connecting its input to its consumers."""
         ins = self.inputs(nid)

@@ -96,6 +96,14 @@ class MapDriver(Driver, ABC):
         """``(read, decode)`` callables that split :meth:`fetch` into I/O and CPU halves, or ``(None, None)``."""
         return None, None
 
+    def _shard_counter(self) -> Any:
+        """A callable key -> number of samples (used by ``equalize``); by default, fetch and count."""
+        return self._count_by_fetching
+
+    def _count_by_fetching(self, key: Any) -> int:
+        out = self.fetch(key)
+        return len(out) if hasattr(out, "__len__") else 1
+
     def get_iter(
         self,
         keys_iterable: Iterable[Any] | None = None,
@@ -122,7 +130,7 @@ class MapDriver(Driver, ABC):
         check_int("get_iter", "max_workers", max_workers, -(2**31), allow_none=True)
         check_int("get_iter", "prefetch_buffer", prefetch_buffer, -(2**31))
         keys: Any = keys_iterable if keys_iterable is not None else functools.partial(self.keys, **(keys_kwargs or {}))
-        stream: Composable = _KeyStream(KeySource(source=keys, store=self._describe()))
+        stream: Composable = _KeyStream(KeySource(source=keys, store=self._describe(), counts=self._shard_counter()))
         stream = stream.shuffle(shuffle_key_buffer, **(key_shuffle_kwargs or {}))
         for hook in key_hooks or ():
             func, args, kw = _unpack_hook(hook)
@@ -205,6 +213,12 @@ class StoreDriver(MapDriver):
         if getattr(self.serializer, "deserialize_shard_bytes", None) is None:
             return None, None
         return self._read_shard, self._decode_shard
+
+    def _shard_counter(self) -> Any:
+        return self._count
+
+    def _count(self, key: Any) -> int:
+        return self.store.count(key)
 
     def _read_shard(self, key: Any) -> tuple[Any, bytes]:
         return self.store.read_shard(key)

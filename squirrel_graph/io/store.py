@@ -15,6 +15,7 @@ from squirrel_graph.io.fs import fs_and_path, list_fs
 from squirrel_graph.io.serialization import CorruptShardError, SquirrelSerializer, gzip_compress
 
 TMP_MARK = ".tmp-"
+SQUIRREL_DIR = ".squirrel"  # per-store metadata (shard counts); ignored by keys(), here and in squirrel-core
 
 
 def get_random_key(length: int = 16) -> str:
@@ -154,8 +155,28 @@ class SquirrelStore(FilesystemStore):
             raw = b"".join(self.serializer.serialize(s) + b"\n" for s in samples)
         payload = gzip_compress(raw, compresslevel)
         self._makedirs()
+        # the count first: a shard is never visible without it (a count without its shard is simply unused)
+        self.fs.makedirs(self._counts_dir(), exist_ok=True)
+        _atomic_write(self.fs, self._count_path(key), str(len(samples)).encode())
         _atomic_write(self.fs, self._shard_path(key), payload)
         return key
+
+    def _counts_dir(self) -> str:
+        return f"{self.root}/{SQUIRREL_DIR}/counts"
+
+    def _count_path(self, key: Any) -> str:
+        return f"{self._counts_dir()}/{key}"
+
+    def count(self, key: Any) -> int:
+        """The number of samples in shard ``key``: from the count written with it, else by reading the shard.
+
+        Stores written by squirrel-core have no counts, so the first call per shard decodes it.
+        """
+        try:
+            with self.fs.open(self._count_path(key), "rb") as f:
+                return int(f.read())
+        except (FileNotFoundError, ValueError):
+            return len(self.get_shard(key))
 
     def get(self, key: Any, **kwargs: Any) -> Iterator[Any]:
         """The samples of shard ``key``, read when the generator is first advanced."""

@@ -8,6 +8,7 @@ compiled iterator. Handles hold no threads, queues or files, so they pickle into
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -251,6 +252,31 @@ class Composable:
     def _skipped_here(self) -> list[tuple[Any, str]]:
         return []
 
+    # ------------------------------------------------------------------ PyTorch (imports torch when called)
+    def split_by_rank_pytorch(
+        self, torch_dist_group: Any = None, level: str = "auto", equalize: str | None = None, shard_counts: Any = None
+    ) -> Composable:
+        """This rank's share (rank and world size captured now); see :class:`squirrel_graph.pytorch.SplitByRank`."""
+        from squirrel_graph.pytorch import SplitByRank
+
+        return self.compose(SplitByRank, torch_dist_group, level=level, equalize=equalize, shard_counts=shard_counts)
+
+    def split_by_worker_pytorch(self, level: str = "auto") -> Composable:
+        """This DataLoader worker's share (read at iteration); see :class:`squirrel_graph.pytorch.SplitByWorker`."""
+        from squirrel_graph.pytorch import SplitByWorker
+
+        return self.compose(SplitByWorker, level=level)
+
+    def to_torch_iterable(self, enforce_rank_check: bool = True, enforce_worker_check: bool = True) -> Composable:
+        """This stream as a ``torch.utils.data.IterableDataset`` that checks for splits on its first item."""
+        from squirrel_graph.pytorch import TorchIterable
+
+        return self.compose(
+            functools.partial(
+                TorchIterable, enforce_rank_check=enforce_rank_check, enforce_worker_check=enforce_worker_check
+            )
+        )
+
     # ------------------------------------------------------------------ terminal
     def collect(self) -> list[Any]:
         """All items as a list."""
@@ -322,14 +348,15 @@ def build_plan(handle: Composable) -> Plan:
         node = h._node()
         if node.n_inputs == 0:
             return Plan.single(f"{next(counter)}:{node.kind}", node)
+        if isinstance(node, Opaque):  # show (and let analyses see) what a custom stage reads
+            upstream = [h.source] if isinstance(h.source, Composable) else []
+            return Plan.combine(f"{next(counter)}:{node.kind}", node, [visit(x) for x in upstream])
         inputs = h._inputs()
         if node.n_inputs == 1 and (not inputs or inputs[0] is None):
             raise ValueError(f"{node.label()}: this stage has no source; build it with compose() or source_()")
         sub = [visit(x) for x in inputs]
         return Plan.combine(f"{next(counter)}:{node.kind}", node, sub)
 
-    if _overrides_iter(handle):  # iterating a custom stage itself: its own __iter__ is the whole plan
-        return Plan.single("0:opaque", Opaque(handle=handle))
     return visit(handle)
 
 

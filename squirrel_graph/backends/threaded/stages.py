@@ -15,6 +15,7 @@ from squirrel_graph.graph import (
     AsyncMap,
     Barrier,
     Batched,
+    Equalize,
     Fetch,
     FilePaths,
     Filter,
@@ -28,10 +29,13 @@ from squirrel_graph.graph import (
     Multiplex,
     Node,
     Opaque,
+    Plan,
     SamplerSource,
     Shuffle,
     Sliding,
+    Split,
     Take,
+    TorchCheck,
     Tqdm,
     ZipIndex,
 )
@@ -48,9 +52,15 @@ class ThreadedBackend:
     def __init__(self, inline: bool = True) -> None:
         self.inline = inline
 
-    def lower_node(self, nid: str, node: Node) -> Lowered | None:
+    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
         if isinstance(node, _LOOP_KINDS):
             return _fused(nid, node, self.inline)
+        if isinstance(node, (Equalize, TorchCheck)):
+            from squirrel_graph.backends.threaded import splits
+
+            return Lowered(
+                splits.equalize(nid, node, plan) if isinstance(node, Equalize) else splits.check(nid, node, plan)
+            )
         make = _RUNNERS.get(type(node))
         return Lowered(make(nid, node)) if make is not None else None
 
@@ -189,6 +199,16 @@ def _iterator_fn(nid: str, node: IteratorFn) -> Runner:
     return run
 
 
+def _split(nid: str, node: Split) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        from squirrel_graph.backends.threaded.splits import share
+
+        index, parts = share(node)
+        return inputs[0]() if parts <= 1 else itertools.islice(inputs[0](), index, None, parts)
+
+    return run
+
+
 def _barrier(nid: str, node: Barrier) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         return inputs[0]()
@@ -211,6 +231,7 @@ _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     Multiplex: _multiplex,
     IteratorFn: _iterator_fn,
     Barrier: _barrier,
+    Split: _split,
     Sliding: _simple(
         ops.sliding_,
         window_size="window_size",

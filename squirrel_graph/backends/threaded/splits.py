@@ -1,0 +1,154 @@
+"""Runtime of rank/worker splits: which share this process takes, equal counts per rank, and the torch checks."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from squirrel_graph.backends.lowering import Opener, RunContext, Runner, lower
+from squirrel_graph.graph import Equalize, IterSource, KeySource, Plan, Split, TorchCheck
+
+_COUNT_PRESERVING = ("map", "async_map", "fetch", "flatten", "shuffle", "tqdm", "fused", "barrier")
+
+
+def worker_info() -> tuple[int, int]:
+    """(worker id, number of workers) of the DataLoader worker this runs in; (0, 1) outside one.
+
+    torch is only consulted if this process already imported it (DataLoader workers always have).
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return 0, 1
+    info = torch.utils.data.get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+def share(node: Split) -> tuple[int, int]:
+    """(index, parts) of this process's share for ``node``."""
+    return worker_info() if node.axis == "worker" else (node.index, node.parts)
+
+
+# ------------------------------------------------------------------------------------------------ equalize
+
+
+def _key_level(plan: Plan, nid: str) -> tuple[str, list[Split]]:
+    """From an Equalize node, walk up through count-preserving nodes to the splits at the key level; returns the
+    id of the node the splits read (the key listing, or a sized source) and the splits, top-down."""
+    up = plan.inputs(nid)[0]
+    while plan.node(up).kind in _COUNT_PRESERVING and not isinstance(plan.node(up), Split):
+        up = plan.inputs(up)[0]
+    splits: list[Split] = []
+    while isinstance(plan.node(up), Split):
+        splits.insert(0, plan.node(up))
+        up = plan.inputs(up)[0]
+    return up, splits
+
+
+def _counts_fn(node: Equalize, listing: Any) -> Callable[[Any], int]:
+    if isinstance(node.counts, Mapping):
+        return node.counts.__getitem__
+    if callable(node.counts):
+        return node.counts
+    if isinstance(listing, KeySource) and listing.counts is not None:
+        return listing.counts
+    return lambda key: 1  # item-level: every item counts once
+
+
+def _assign(keys: Sequence[Any], splits: Sequence[Split], rank: int, world: int, worker: int, workers: int):
+    """The keys a (rank, worker) process gets after applying ``splits`` in order."""
+    out = list(keys)
+    for s in splits:
+        index, parts = (rank, world) if s.axis == "rank" else (worker, workers)
+        if parts > 1:
+            out = out[index::parts]
+    return out
+
+
+def equalize(nid: str, node: Equalize, plan: Plan) -> Runner:
+    """Truncate or pad this process's items to the count every process at the same worker position agrees on."""
+    listing_id, splits = _key_level(plan, nid)
+    listing = plan.node(listing_id)
+    if not splits or not isinstance(listing, (KeySource, IterSource)):
+        raise ValueError(
+            f"{node.label()}: equal counts per rank need the rank split at a driver's key listing (or right below a "
+            f"source), with only count-preserving stages after it; found {listing.label()} instead"
+        )
+    sub_plan = Plan(plan.graph.subgraph(plan.ancestors(listing_id) | {listing_id}).copy(), listing_id)
+    counts = _counts_fn(node, listing)
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        from squirrel_graph.backends.threaded import ThreadedBackend
+
+        keys = list(lower(sub_plan, [ThreadedBackend()]).open(RunContext()))
+        worker, workers = worker_info()
+        per_rank = [
+            sum(counts(k) for k in _assign(keys, splits, r, node.world_size, worker, workers))
+            for r in range(node.world_size)
+        ]
+        target = min(per_rank) if node.mode == "drop" else max(per_rank)
+        state = ctx.state[nid] = {"target": target, "own": per_rank[node.rank], "per_rank": per_rank}
+        return _to_count(inputs[0], target, node, state)
+
+    return run
+
+
+def _to_count(open_input: Opener, target: int, node: Equalize, state: dict[str, Any]) -> Iterator[Any]:
+    produced = 0
+    for item in itertools.islice(open_input(), target):
+        produced += 1
+        yield item
+    while produced < target:  # pad: repeat this process's items from the start
+        again = 0
+        for item in itertools.islice(open_input(), target - produced):
+            again += 1
+            yield item
+        if again == 0:
+            raise ValueError(f"{node.label()}: cannot pad to {target} items: this process has none to repeat")
+        produced += again
+    state["yielded"] = produced
+
+
+# ------------------------------------------------------------------------------------------------ torch check
+
+
+def _covered(plan: Plan, nid: str, axis: str) -> bool:
+    """Does every path from a source to ``nid`` pass through a split of ``axis``?"""
+    node = plan.node(nid)
+    if isinstance(node, Split) and node.axis == axis:
+        return True
+    ins = plan.inputs(nid)
+    return bool(ins) and all(_covered(plan, i, axis) for i in ins)
+
+
+def check(nid: str, node: TorchCheck, plan: Plan) -> Runner:
+    """On the first item: a multi-rank/multi-worker run without the matching split raises PyTorchSplittingException."""
+    (up,) = plan.inputs(nid)
+    has_rank, has_worker = _covered(plan, up, "rank"), _covered(plan, up, "worker")
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return _checked(inputs[0], node, has_rank, has_worker)
+
+    return run
+
+
+def _checked(open_input: Opener, node: TorchCheck, has_rank: bool, has_worker: bool) -> Iterator[Any]:
+    from squirrel_graph.framework.exceptions import PyTorchSplittingException
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        dist = torch.distributed
+        multi_rank = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if node.enforce_rank_check and multi_rank and not has_rank:
+            raise PyTorchSplittingException(
+                "to_torch_iterable(): this is a multi-rank run but nothing upstream splits by rank, so every rank "
+                "would see every item; add split_by_rank_pytorch() (or pass enforce_rank_check=False)"
+            )
+        if node.enforce_worker_check and worker_info()[1] > 1 and not has_worker:
+            raise PyTorchSplittingException(
+                "to_torch_iterable(): this runs in a multi-worker DataLoader but nothing upstream splits by worker, so "
+                "every worker would yield every item; add split_by_worker_pytorch() or key_hooks=[SplitByWorker] "
+                "(or pass enforce_worker_check=False)"
+            )
+    yield from open_input()

@@ -41,8 +41,8 @@ class SplitPlacementError(PlanError):
     """A split cannot give every process a disjoint share (e.g. it is below an unseeded shuffle)."""
 
 
-def _stop_reason(plan: Plan, nid: str) -> str | None:
-    """Why a split cannot move above ``nid`` (None if it can)."""
+def _stop_reason(plan: Plan, nid: str, split: Split) -> str | None:
+    """Why ``split`` cannot move above ``nid`` (None if it can)."""
     node = plan.node(nid)
     if len(plan.consumers(nid)) > 1:
         return f"{node.label()} feeds several consumers"
@@ -52,7 +52,8 @@ def _stop_reason(plan: Plan, nid: str) -> str | None:
         return f"reached the source {node.label()}"
     if isinstance(node, Split):
         return f"another split {node.label()} is directly above; splits compose in place"
-    if isinstance(node, _CROSSABLE):
+    if isinstance(node, _CROSSABLE) or (isinstance(node, Equalize) and split.axis == "worker"):
+        # a worker split may pass a rank's equalize: equalize then sets a quota per worker position
         return None if len(plan.inputs(nid)) == 1 else f"{node.label()} has several inputs"
     if node.kind in ("take", "zip_index", "loop", "sliding", "batched"):
         return f"{node.label()} depends on item order and count; moving the split above it would change its output"
@@ -74,7 +75,7 @@ def push_splits(plan: Plan) -> PassResult:
             continue
         crossed: list[str] = []
         above = plan.inputs(sid)[0]
-        while (reason := _stop_reason(plan, above)) is None:
+        while (reason := _stop_reason(plan, above, node)) is None:
             crossed.append(above)
             above = plan.inputs(above)[0]
         if not crossed:

@@ -92,6 +92,11 @@ class TorchIterable(Composable, torch.utils.data.IterableDataset):
 
     __iter__ = Composable.__iter__  # a built-in stage, not a custom one (IterableDataset must not shadow it)
 
+    def compile(self, *args: Any, **kwargs: Any) -> TorchIterable:
+        """Like :meth:`Composable.compile`, but the result is still an IterableDataset for DataLoader."""
+        compiled = Composable.compile(self.source, *args, **kwargs)
+        return TorchIterable(self.enforce_rank_check, self.enforce_worker_check).source_(compiled)
+
 
 def _skip_k(it: Iterable[Any], start: int, step: int) -> Iterator[Any]:
     return itertools.islice(it, start, None, step) if step > 1 else iter(it)

@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - isal is a dependency, but the stdlib w
 
 
 def gzip_compress(raw: bytes, compresslevel: int | None = None) -> bytes:
-    """Standard gzip of ``raw``. ``None``: the fast default (ISA-L level 1, about zlib 6's ratio); an int: zlib's
+    """Standard gzip of ``raw``. ``None``: the fast default (ISA-L level 1: about 10x faster than zlib; as small
+    as zlib 6 on float tensors, larger on very repetitive data); an int: zlib's
     level, exactly as ``gzip.compress`` does it."""
     if compresslevel is None:
         return _fast_gzip.compress(raw, compresslevel=1) if _fast_gzip is not None else gzip.compress(raw, 6)
@@ -51,7 +52,7 @@ def gzip_decompress(data: bytes) -> bytes:
 def _check_dtype(dtype: np.dtype, where: str) -> None:
     if dtype.hasobject:
         raise SerializationError(
-            f"{where}: numpy arrays of dtype {dtype} (object) are refused: they would need pickle, which "
+            f"{where}: numpy arrays of dtype object are refused: they would need pickle, which "
             "squirrel_graph never uses; convert to a numeric, bool, string or bytes dtype"
         )
 

@@ -47,11 +47,13 @@ def _atomic_write(fs: Any, final: str, payload: bytes) -> None:
 
     Local disks get a hidden temporary file in the same folder, then a rename (atomic on POSIX): a writer that
     raises or is killed never leaves a partial shard under a key. There is no fsync (it would halve write speed),
-    so after a power loss the newest shards may be missing. Object stores (s3, gcs, memory, ...) publish an
-    object only when its upload completes, so they are written directly.
+    so after a power loss (not a process crash) the newest shards may be missing, or empty on some filesystems.
+    Object stores (s3, gcs, memory, ...) publish an object only when its upload completes, so they are written
+    directly.
     """
     if _is_local(fs):
         folder, name = final.rsplit("/", 1)
+        os.makedirs(folder, exist_ok=True)  # keys may contain "/"
         tmp = f"{folder}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
         try:
             with open(tmp, "wb") as f:
@@ -139,7 +141,7 @@ class SquirrelStore(FilesystemStore):
     def _shard_path(self, key: Any) -> str:
         return f"{self.root}/{key}.gz"
 
-    def set(self, value: Any, key: Any = None, compresslevel: int | None = None, **kwargs: Any) -> Any:
+    def set(self, value: Any, key: Any = None, compresslevel: int | None = None) -> Any:
         """Write one shard (a list of samples; any other value is one sample). Returns the key.
 
         The shard is serialized and compressed in memory first, so a bad sample raises before anything is
@@ -155,10 +157,11 @@ class SquirrelStore(FilesystemStore):
             raw = b"".join(self.serializer.serialize(s) + b"\n" for s in samples)
         payload = gzip_compress(raw, compresslevel)
         self._makedirs()
-        # the count first: a shard is never visible without it (a count without its shard is simply unused)
-        self.fs.makedirs(self._counts_dir(), exist_ok=True)
-        _atomic_write(self.fs, self._count_path(key), str(len(samples)).encode())
         _atomic_write(self.fs, self._shard_path(key), payload)
+        # the count names the shard's size, so a count that does not belong to the shard on disk (a crash
+        # between the two writes, two writers of one key) is detected and the shard is counted instead
+        self.fs.makedirs(self._counts_dir(), exist_ok=True)
+        _atomic_write(self.fs, self._count_path(key), f"{len(samples)} {len(payload)}".encode())
         return key
 
     def _counts_dir(self) -> str:
@@ -174,9 +177,12 @@ class SquirrelStore(FilesystemStore):
         """
         try:
             with self.fs.open(self._count_path(key), "rb") as f:
-                return int(f.read())
+                count, size = (int(x) for x in f.read().split())
+            if self.fs.size(self._shard_path(key)) == size:
+                return count
         except (FileNotFoundError, ValueError):
-            return len(self.get_shard(key))
+            pass
+        return len(self.get_shard(key))
 
     def get(self, key: Any, **kwargs: Any) -> Iterator[Any]:
         """The samples of shard ``key``, read when the generator is first advanced."""

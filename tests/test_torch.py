@@ -185,3 +185,29 @@ def test_two_gloo_ranks_with_two_workers_each_partition_the_store(tmp_path):
     pad0, pad1 = _run_ranks(url, "pad", tmp_path)
     assert len(pad0) == len(pad1) == 16  # max(3+7, 4) + max(5, 6)
     assert set(pad0) | set(pad1) == set(range(total))
+
+
+def test_set_epoch_reshuffles_reproducibly_and_keeps_the_partition(store):
+    url, total = store
+    ds = (
+        MessagepackDriver(url)
+        .get_iter(
+            shuffle_key_buffer=16,
+            key_shuffle_kwargs={"seed": 7},
+            shuffle_item_buffer=50,
+            item_shuffle_kwargs={"seed": 3},
+        )
+        .map(sample_id)
+        .split_by_worker_pytorch()
+        .to_torch_iterable()
+    )
+
+    def epoch(e):
+        ds.set_epoch(e)
+        return ids_from_loader(ds, num_workers=2, batch_size=None)
+
+    e0, e1, e0_again = epoch(0), epoch(1), epoch(0)
+    assert e0 == e0_again and e0 != e1
+    assert Counter(e0) == Counter(e1) == Counter(range(total))
+    with pytest.raises(ValueError, match="set_epoch"):
+        ds.set_epoch(-1)

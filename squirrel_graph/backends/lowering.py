@@ -23,9 +23,11 @@ Runner = Callable[[Sequence[Opener], "RunContext"], Iterator[Any]]
 
 @dataclass
 class RunContext:
-    """Mutable state of one run (one ``iter()`` of a stream): per-stage state objects keyed by stage id."""
+    """Mutable state of one run (one ``iter()`` of a stream): per-stage state objects keyed by stage id, and the
+    epoch set with ``set_epoch`` (seeded shuffles derive their seed from it)."""
 
     state: dict[str, Any] = field(default_factory=dict)
+    epoch: int | None = None
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,23 @@ class Composable:
         from squirrel_graph.compiler import compile_plan
 
         compiled = compile_plan(build_plan(self), self._compile_options())
-        return compiled.physical.open(RunContext())
+        return compiled.physical.open(RunContext(epoch=self._epoch_of_chain()))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make seeded shuffles upstream differ per epoch, reproducibly from (seed, epoch, rank, worker), as
+        ``DistributedSampler.set_epoch`` does. Call it before each epoch (DataLoader workers get it when they
+        start, so it needs ``persistent_workers=False``)."""
+        check_int("set_epoch", "epoch", epoch, 0)
+        self._epoch = epoch
+
+    def _epoch_of_chain(self) -> int | None:
+        handle: Any = self
+        while isinstance(handle, Composable):
+            epoch = handle.__dict__.get("_epoch")
+            if epoch is not None:
+                return epoch
+            handle = handle.source
+        return None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -55,6 +55,8 @@ class ThreadedBackend:
     def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
         if isinstance(node, _LOOP_KINDS):
             return _fused(nid, node, self.inline)
+        if isinstance(node, Shuffle):
+            return Lowered(_shuffle(nid, node, plan))
         if isinstance(node, (Equalize, TorchCheck)):
             from squirrel_graph.backends.threaded import splits
 
@@ -135,15 +137,30 @@ def _fetch(nid: str, node: Fetch) -> Runner:
     return run
 
 
-def _shuffle(nid: str, node: Shuffle) -> Runner:
+def _shuffle(nid: str, node: Shuffle, plan: Plan) -> Runner:
+    splits = [plan.node(a) for a in plan.ancestors(nid) if isinstance(plan.node(a), Split)]
+
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        rng = None
+        rng, seed = None, node.seed
         if node.rng_state is not None:
             rng = random.Random()
             rng.setstate(node.rng_state)  # a fresh copy per run: every iteration replays the same order
-        return ops.shuffle_(inputs[0](), node.size, node.initial, rng=rng, seed=node.seed)
+        if ctx.epoch is not None and (seed is not None or rng is not None):
+            base = seed if seed is not None else rng.getrandbits(64)
+            seed, rng = epoch_seed(base, ctx.epoch, splits), None
+        return ops.shuffle_(inputs[0](), node.size, node.initial, rng=rng, seed=seed)
 
     return run
+
+
+def epoch_seed(base: Any, epoch: int, splits: Sequence[Split]) -> str:
+    """The seed of a seeded shuffle in ``epoch``: from (seed, epoch) above any split, so every process shuffles
+    alike and the split stays a partition; also from (rank, worker) below a split, where each process shuffles
+    its own share."""
+    from squirrel_graph.backends.threaded.splits import share
+
+    parts = [repr(base), str(epoch)] + [f"{s.axis}{share(s)[0]}" for s in splits]
+    return "|".join(parts)
 
 
 def _simple(fn: Callable[..., Iterator[Any]], **fixed: Any) -> Callable[[str, Node], Runner]:
@@ -224,7 +241,6 @@ _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     FilePaths: _file_paths,
     Opaque: _opaque,
     AsyncMap: _async_map,
-    Shuffle: _shuffle,
     Take: _take,
     Loop: _loop,
     SamplerSource: _sampler,

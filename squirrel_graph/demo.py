@@ -101,6 +101,35 @@ def main(argv: list[str] | None = None) -> None:
         f"read {args.items} samples and kept {items} in {batches} batches in {elapsed:.2f} s: "
         f"{args.items / elapsed:,.0f} samples/s read, {items / elapsed:,.0f} kept items/s"
     )
+    stream_to_dataloader(url, args.items)
+
+
+def image_and_label(sample: dict) -> dict:
+    return {"image": sample["image"].copy(), "label": sample["label"]}
+
+
+def stream_to_dataloader(url: str, n: int) -> None:
+    """The same store through a 2-worker DataLoader: the split written after the fetch moves to the shard keys."""
+    from torch.utils.data import DataLoader, default_collate
+    from tqdm import tqdm
+
+    dataset = (
+        MessagepackDriver(url)
+        .get_iter()
+        .map(normalize)
+        .map(image_and_label)
+        .split_by_worker_pytorch()
+        .batched(64, collation_fn=default_collate, drop_last_if_not_full=False)
+        .to_torch_iterable()
+    )
+    landed = [r.reason for r in dataset.explain().rewrites if r.pass_name == "push_splits"]
+    print(f"\nDataLoader(num_workers=2): the worker split {landed[0]}")
+    start = time.perf_counter()
+    seen = 0
+    for batch in tqdm(DataLoader(dataset, num_workers=2, batch_size=None), desc="DataLoader, 2 workers", unit="batch"):
+        seen += len(batch["label"])
+    elapsed = time.perf_counter() - start
+    print(f"{seen} of {n} samples through the DataLoader in {elapsed:.2f} s: {seen / elapsed:,.0f} samples/s")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 NOTE_PREFIX = "squirrel_graph: raised in stage"
 
 
 class SquirrelGraphError(Exception):
     """Base class of squirrel_graph's own errors."""
+
+
+class CorruptShardError(SquirrelGraphError, OSError):
+    """A shard file cannot be decompressed or decoded; the message names the shard URL."""
 
 
 class LoweringError(SquirrelGraphError):
@@ -30,9 +36,13 @@ def annotate(exc: BaseException, stage: str, node_id: str | None = None) -> Base
     return exc
 
 
+_NOTE = re.compile(re.escape(NOTE_PREFIX) + r" '(?P<stage>.*)'(?: \(node [^)]*\))?$")
+
+
 def stage_of(exc: BaseException) -> str | None:
-    """The stage name recorded on ``exc`` by :func:`annotate`, if any."""
+    """The stage name recorded on ``exc`` by :func:`annotate`, if any (labels may contain quotes)."""
     for note in getattr(exc, "__notes__", None) or []:
-        if str(note).startswith(NOTE_PREFIX):
-            return str(note)[len(NOTE_PREFIX) :].strip().split("'")[1]
+        match = _NOTE.match(str(note))
+        if match:
+            return match.group("stage")
     return None

@@ -184,14 +184,16 @@ class StoreDriver(MapDriver):
         self.serializer = serializer
         self.storage_options = dict(storage_options or {})
         self._store: Any = None
+        self._store_pid = 0
 
     @property
     def store(self) -> Any:
         """The SquirrelStore behind this driver (nothing touches the filesystem until it is used)."""
-        if self._store is None:
+        if self._store is None or self._store_pid != os.getpid():  # a forked child makes its own filesystem
             from squirrel_graph.io.store import SquirrelStore
 
             self._store = SquirrelStore(url=self.url, serializer=self.serializer, **self.storage_options)
+            self._store_pid = os.getpid()
         return self._store
 
     def __getstate__(self) -> dict[str, Any]:

@@ -40,6 +40,17 @@ def _names(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
     return sorted(e["name"] if isinstance(e, dict) else e for e in entries)
 
 
+def _entries(fs: fsspec.AbstractFileSystem, path: str) -> list[tuple[str, bool]]:
+    """(name, is a directory) of the entries of ``path``, in one listing request."""
+    out = []
+    for e in fs.ls(path, detail=True):
+        if isinstance(e, dict):
+            out.append((e["name"], e.get("type") == "directory"))
+        else:  # a filesystem that ignores detail=True
+            out.append((e, fs.isdir(e)))
+    return sorted(out)
+
+
 def list_fs(
     fs: fsspec.AbstractFileSystem, root: str, nested: bool = False, max_workers: int | None = None, max_dirs: int = 10
 ) -> list[str]:
@@ -52,11 +63,11 @@ def list_fs(
     with ThreadPoolExecutor(max_workers=max_workers or max_dirs) as pool:
         dirs = [root]
         while dirs:
-            listings = list(pool.map(lambda d: _names(fs, d), dirs))
+            listings = list(pool.map(lambda d: _entries(fs, d), dirs))
             dirs = []
-            for names in listings:
-                for name in names:
-                    (dirs if fs.isdir(name) else files).append(name)
+            for entries in listings:
+                for name, is_dir in entries:
+                    (dirs if is_dir else files).append(name)
     return sorted(files)
 
 

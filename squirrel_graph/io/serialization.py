@@ -18,15 +18,11 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from squirrel_graph.errors import SquirrelGraphError
+from squirrel_graph.errors import CorruptShardError, SquirrelGraphError
 
 
 class SerializationError(SquirrelGraphError, ValueError):
     """A value cannot be serialized, or bytes cannot be deserialized, safely and exactly."""
-
-
-class CorruptShardError(SquirrelGraphError, OSError):
-    """A shard file cannot be decompressed or decoded; the message names the shard URL."""
 
 
 try:  # ISA-L's gzip is 5-10x faster than zlib and writes standard gzip that every reader (squirrel-core too) reads
@@ -171,18 +167,22 @@ class MessagepackSerializer(SquirrelSerializer):
         """All samples of a decompressed shard; invalid msgpack raises CorruptShardError naming ``fp``."""
         kwargs = {"use_list": False, "object_hook": msgpack_decode, "strict_map_key": False, "raw": False}
         kwargs.update(unpacker_kwargs or {})
-        unpacker = msgpack.Unpacker(**kwargs)
+        unpacker = msgpack.Unpacker(max_buffer_size=max(len(payload), 1), **kwargs)
         unpacker.feed(payload)
+        out: list[Any] = []
+        end = 0  # the offset after the last complete sample
         try:
-            out = list(unpacker)
+            for sample in unpacker:
+                out.append(sample)
+                end = unpacker.tell()
         except SerializationError:
             raise
         except Exception as exc:
             raise CorruptShardError(f"corrupt shard {fp}: invalid msgpack ({type(exc).__name__}: {exc})") from exc
-        if unpacker.tell() != len(payload):
+        if end != len(payload):
             raise CorruptShardError(
-                f"corrupt shard {fp}: {len(payload) - unpacker.tell()} trailing bytes are not a "
-                "complete msgpack sample (truncated shard?)"
+                f"corrupt shard {fp}: {len(payload) - end} trailing bytes are not a complete msgpack sample "
+                "(truncated shard?)"
             )
         return out
 

@@ -19,11 +19,12 @@ SQUIRREL_DIR = ".squirrel"  # per-store metadata (shard counts); ignored by keys
 
 
 def get_random_key(length: int = 16) -> str:
-    """A random key of uppercase letters and digits (a private RNG: seeding ``random`` does not change keys)."""
+    """A random key of uppercase letters and digits, from the OS's entropy: seeding ``random`` does not change
+    keys, and forked writer processes never draw the same ones (which would overwrite each other's shards)."""
     return "".join(_KEY_RNG.choices(string.ascii_uppercase + string.digits, k=length))
 
 
-_KEY_RNG = random.Random()
+_KEY_RNG = random.SystemRandom()  # reads os.urandom: no state a fork could duplicate
 
 
 class AbstractStore(ABC):
@@ -64,8 +65,7 @@ def _atomic_write(fs: Any, final: str, payload: bytes) -> None:
                 os.unlink(tmp)
             raise
     else:
-        with fs.open(final, "wb") as f:
-            f.write(payload)
+        fs.pipe_file(final, payload)  # one call with the whole payload: an object appears complete or not at all
 
 
 def _is_local(fs: Any) -> bool:
@@ -85,6 +85,7 @@ class FilesystemStore(AbstractStore):
         self.serializer = serializer
         self.storage_options = storage_options
         self.fs, self.root = fs_and_path(self.url, **storage_options)
+        self._counts: dict[Any, int] = {}  # shard counts read in this process (shards are immutable once written)
         if clean and self.fs.exists(self.root):
             self.fs.rm(self.root, recursive=True)
 
@@ -158,6 +159,7 @@ class SquirrelStore(FilesystemStore):
         payload = gzip_compress(raw, compresslevel)
         self._makedirs()
         _atomic_write(self.fs, self._shard_path(key), payload)
+        self._counts.pop(key, None)
         # the count names the shard's size, so a count that does not belong to the shard on disk (a crash
         # between the two writes, two writers of one key) is detected and the shard is counted instead
         self.fs.makedirs(self._counts_dir(), exist_ok=True)
@@ -175,14 +177,21 @@ class SquirrelStore(FilesystemStore):
 
         Stores written by squirrel-core have no counts, so the first call per shard decodes it.
         """
+        cached = self._counts.get(key)
+        if cached is not None:
+            return cached
+        count = None
         try:
             with self.fs.open(self._count_path(key), "rb") as f:
-                count, size = (int(x) for x in f.read().split())
+                n, size = (int(x) for x in f.read().split())
             if self.fs.size(self._shard_path(key)) == size:
-                return count
+                count = n
         except (FileNotFoundError, ValueError):
             pass
-        return len(self.get_shard(key))
+        if count is None:
+            count = len(self.get_shard(key))
+        self._counts[key] = count
+        return count
 
     def get(self, key: Any, **kwargs: Any) -> Iterator[Any]:
         """The samples of shard ``key``, read when the generator is first advanced."""

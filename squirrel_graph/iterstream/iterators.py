@@ -4,7 +4,6 @@ from squirrel_graph.backends.threaded.ops import (
     batched_,
     filter_,
     flatten_,
-    get_random_range,
     getsize,
     map_,
     shuffle_,
@@ -13,6 +12,7 @@ from squirrel_graph.backends.threaded.ops import (
     tqdm_,
     zip_index_,
 )
+from squirrel_graph.randomness import get_random_range
 
 __all__ = [
     "batched_",

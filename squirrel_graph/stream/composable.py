@@ -159,7 +159,7 @@ class Composable:
         **kw: Any,
     ) -> Composable:
         """``callback(item, **kw)`` on a thread pool (or ``executor``), at most ``buffer`` in flight, in order."""
-        from squirrel_graph.backends.threaded.ops import is_executor
+        from squirrel_graph.executors import is_executor
 
         check_callable("async_map", "callback", callback)
         check_int("async_map", "buffer", buffer, 1)

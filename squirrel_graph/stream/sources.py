@@ -7,8 +7,8 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from squirrel_graph.backends.threaded.ops import get_random_range
 from squirrel_graph.graph import FilePaths, IterSource, Node, SamplerSource
+from squirrel_graph.randomness import get_random_range
 from squirrel_graph.stream.composable import Composable
 from squirrel_graph.stream.validate import check_int, check_rng, check_seed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-SEED_TYPES = (int, float, str, bytes, bytearray)
+from squirrel_graph.randomness import SEED_TYPES
 
 
 def check_callable(method: str, arg: str, value: Any, allow_none: bool = False) -> None:

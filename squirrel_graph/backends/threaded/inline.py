@@ -77,13 +77,13 @@ def _find_expression(fn: types.FunctionType) -> str | None:
     if not simple:
         return None
     try:
-        source = textwrap.dedent(inspect.getsource(fn))
+        source = textwrap.dedent(inspect.getsource(code))  # the code's own lines: never a __wrapped__ function
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError, IndentationError):
         return None
     param = code.co_varnames[0]
     for node in ast.walk(tree):
-        expr = _candidate(node, fn.__name__)
+        expr = _candidate(node, code.co_name)
         if expr is None or not _pure(expr, param):
             continue
         if _same_code(node, code):
@@ -92,7 +92,7 @@ def _find_expression(fn: types.FunctionType) -> str | None:
 
 
 def _candidate(node: ast.AST, name: str) -> ast.expr | None:
-    if isinstance(node, ast.Lambda) and name == "<lambda>":
+    if isinstance(node, ast.Lambda) and name == "<lambda>":  # name: the code object's co_name
         return node.body
     if isinstance(node, ast.FunctionDef) and node.name == name and not node.decorator_list:
         body = node.body
@@ -131,4 +131,14 @@ def _same_code(node: ast.AST, code: types.CodeType) -> bool:
 
 def _code_key(c: types.CodeType) -> tuple[Any, ...]:
     # CO_NESTED only says where the function was defined; it does not change what the code does
-    return (c.co_code, c.co_consts, c.co_names, c.co_varnames, c.co_argcount, c.co_flags & ~inspect.CO_NESTED)
+    consts = tuple(_const_key(k) for k in c.co_consts)
+    return (c.co_code, consts, c.co_names, c.co_varnames, c.co_argcount, c.co_flags & ~inspect.CO_NESTED)
+
+
+def _const_key(value: Any) -> Any:
+    """Constants compared by type and repr: ``1 == 1.0 == True`` and ``0.0 == -0.0`` must not count as equal."""
+    if isinstance(value, types.CodeType):
+        return _code_key(value)
+    if isinstance(value, (tuple, frozenset)):
+        return (type(value).__name__, tuple(_const_key(v) for v in value))
+    return (type(value).__name__, repr(value))

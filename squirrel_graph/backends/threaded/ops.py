@@ -9,36 +9,19 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import os
 import pickle
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor as _Pool
 from typing import Any
 
-from squirrel_graph.errors import annotate
+from squirrel_graph.errors import CorruptShardError, annotate
+from squirrel_graph.executors import is_dask_client
+from squirrel_graph.randomness import get_random_range
 
 logger = logging.getLogger("squirrel_graph")
-
-SEED_TYPES = (int, float, str, bytes, bytearray)
-
-
-def get_random_range(rng: random.Random | None = None, seed: Any = None) -> random.Random:
-    """A seeded ``random.Random``: ``seed`` wins; a given ``rng`` is used as it is; otherwise seeded from pid+time.
-
-    Unlike squirrel-core, an ``rng`` passed without ``seed`` is *not* reseeded, so it is reproducible.
-    """
-    if seed is not None:
-        out = rng if rng is not None else random.Random()
-        out.seed(seed)
-        return out
-    if rng is not None:
-        return rng
-    return random.Random(f"{os.getpid()}{time.time()}")
-
 
 def _pick(buf: list[Any], rng: random.Random) -> Any:
     k = rng.randint(0, len(buf) - 1)
@@ -273,14 +256,6 @@ def multiplex_(
         yield item
 
 
-def is_executor(obj: Any) -> bool:
-    """A ``concurrent.futures.Executor`` or a ``dask.distributed.Client``."""
-    if isinstance(obj, Executor):
-        return True
-    cls = type(obj)
-    return cls.__name__ == "Client" and cls.__module__.split(".")[0] == "distributed"
-
-
 def async_map_(
     open_input: Callable[[], Iterator[Any]],
     fn: Callable[[Any], Any],
@@ -297,10 +272,10 @@ def async_map_(
     """
     own = executor is None
     pool = _Pool(max_workers=max_workers) if own else executor
-    if own or isinstance(pool, Executor):
-        submit = pool.submit
-    else:  # a dask.distributed.Client: pure=False, so equal (fn, item) pairs are never de-duplicated
+    if is_dask_client(pool):  # pure=False, so equal (fn, item) pairs are never de-duplicated
         submit = _dask_submit(pool)
+    else:
+        submit = pool.submit
     pending: deque[Future[Any]] = deque()
     try:
         for item in open_input():
@@ -340,7 +315,6 @@ class FetchState:
 
 def skipping_corrupt(fn: Callable[[Any], Any], state: FetchState, stage: str) -> Callable[[Any], Any]:
     """``fn`` that logs, counts and skips (returns no samples for) a shard that raises CorruptShardError."""
-    from squirrel_graph.io.serialization import CorruptShardError
 
     def fetch(key: Any) -> Any:
         try:

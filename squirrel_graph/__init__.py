@@ -8,9 +8,9 @@ from squirrel_graph._check_optimizers import check_optimizers_package
 
 check_optimizers_package()
 
+from squirrel_graph.io.paths import FilePathGenerator  # noqa: E402
 from squirrel_graph.stream import (  # noqa: E402
     Composable,
-    FilePathGenerator,
     IterableSamplerSource,
     IterableSource,
     Multiplexer,

@@ -6,7 +6,7 @@ lazily, so the import graph stays a DAG although ``squirrel_graph`` and ``optimi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,3 +71,28 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     check_split_safety(optimized)  # also without optimization: a split below an unseeded shuffle is never a partition
     physical = lower(optimized, [ThreadedBackend(inline=options.inline)])
     return Compiled(plan, optimized, rewrites, physical, options)
+
+
+def open_stream(handle: Any, builtin_root: bool = False) -> Iterator[Any]:
+    """Compile ``handle``'s plan (once per chain, per process) and open a run of it.
+
+    The compiled plan is cached on the handle, keyed by the identity of every handle and link in the chain and
+    by the compile options; runtime state lives in a fresh RunContext per run, which the handles of the chain
+    can read afterwards (``loop.counter``, ``Multiplexer.num_samples``, ``skipped_shards``).
+    """
+    from squirrel_graph.backends import RunContext
+    from squirrel_graph.stream.composable import build_plan, chain_fingerprint
+
+    options = handle._compile_options()
+    key = (chain_fingerprint(handle), options, builtin_root)
+    cached = handle.__dict__.get("_compiled_cache")
+    if cached is None or cached[0] != key:
+        record: dict[str, Any] = {}
+        compiled = compile_plan(build_plan(handle, builtin_root=builtin_root, record=record), options)
+        cached = (key, compiled, tuple(record.items()))
+        handle.__dict__["_compiled_cache"] = cached
+    _, compiled, record_items = cached
+    ctx = RunContext(epoch=handle._epoch_of_chain())
+    for nid, h in record_items:
+        h.__dict__["_last_state"] = (ctx.state, nid)
+    return compiled.physical.open(ctx)

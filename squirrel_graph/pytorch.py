@@ -55,7 +55,7 @@ class SplitByRank(Composable):
             self.rank, self.size = dist.get_rank(group), dist.get_world_size(group)
         self.level, self.equalize, self.shard_counts = level, equalize, shard_counts
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         return Split(
             axis="rank",
             index=self.rank,
@@ -74,7 +74,7 @@ class SplitByWorker(Composable):
         _check_level("split_by_worker_pytorch", level)
         self.level = level
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         return Split(axis="worker", level=self.level)
 
 
@@ -87,7 +87,7 @@ class TorchIterable(Composable, torch.utils.data.IterableDataset):
         self.enforce_rank_check = enforce_rank_check
         self.enforce_worker_check = enforce_worker_check
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         return TorchCheck(enforce_rank_check=self.enforce_rank_check, enforce_worker_check=self.enforce_worker_check)
 
     __iter__ = Composable.__iter__  # a built-in stage, not a custom one (IterableDataset must not shadow it)

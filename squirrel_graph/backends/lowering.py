@@ -28,6 +28,13 @@ class RunContext:
 
     state: dict[str, Any] = field(default_factory=dict)
     epoch: int | None = None
+    closers: list[Any] = field(default_factory=list)
+
+    def owns(self, it: Iterator[Any]) -> Iterator[Any]:
+        """Register a stage iterator that holds resources (a thread pool) to be closed when the run ends."""
+        self.closers[:] = [c for c in self.closers if getattr(c, "gi_frame", True) is not None]  # drop finished
+        self.closers.append(it)
+        return it
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Lowered:
 
     runner: Runner
     note: str = ""
+    needs_close: bool = False  # the runner opens resources (threads) that must be released when the run ends
 
 
 class Backend(Protocol):
@@ -57,6 +65,7 @@ class PhysicalStage:
     inputs: tuple[PhysicalStage, ...]
     runner: Runner
     note: str = ""
+    needs_close: bool = False
 
     def open(self, ctx: RunContext) -> Iterator[Any]:
         """A fresh iterator over this stage's output."""
@@ -71,13 +80,28 @@ class PhysicalPlan:
     output: PhysicalStage
 
     def open(self, ctx: RunContext | None = None) -> Iterator[Any]:
-        return self.output.open(ctx if ctx is not None else RunContext())
+        """A run of the plan. If a stage holds threads, the run is a generator that releases them as soon as it
+        ends, fails or is closed (not when garbage collection gets to it)."""
+        ctx = ctx if ctx is not None else RunContext()
+        it = self.output.open(ctx)
+        return _closing(it, ctx) if any(s.needs_close for s in self.stages) else it
 
     def stage_of_node(self, nid: str) -> PhysicalStage | None:
         for s in self.stages:
             if nid in s.node_ids:
                 return s
         return None
+
+
+def _closing(it: Iterator[Any], ctx: RunContext) -> Iterator[Any]:
+    try:
+        yield from it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+        for owned in reversed(ctx.closers):
+            owned.close()
 
 
 def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
@@ -102,6 +126,7 @@ def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
             inputs=tuple(built[i] for i in plan.inputs(nid)),
             runner=lowered.runner,
             note=lowered.note,
+            needs_close=lowered.needs_close,
         )
         built[nid] = stage
         order.append(stage)

@@ -98,6 +98,7 @@ class FilePaths(Node):
     max_keys: int = 1_000_000
     max_dirs: int = 10
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    lister: Any = None  # callable returning the paths (built by the io layer, so backends need not import it)
 
     def label(self) -> str:
         return f"file_paths({self.url!r}{', nested' if self.nested else ''})"
@@ -126,7 +127,6 @@ class Multiplex(Node):
     probas: tuple[float, ...] | None = None
     max_reinits: int = 0
     seed: Any = None
-    owner: Any = None  # the Multiplexer handle, which exposes num_samples/reinit_counts of its last run
 
     def label(self) -> str:
         return f"multiplex({self.strategy})"
@@ -167,12 +167,11 @@ class Fetch(Node):
     fn: Any = None
     read: Any = None
     decode: Any = None
-    decode_workers: int = 1
+    decode_workers: int | None = None  # None: the cores, shared among the DataLoader workers
     max_workers: int | None = None
     buffer: int = 10
     skip_corrupt: bool = False
     store: str = ""
-    owner: Any = None  # the fetch handle, which reports the shards skipped in its latest run
 
     @property
     def parallel(self) -> bool:
@@ -184,7 +183,7 @@ class Fetch(Node):
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"max_workers": self.max_workers, "prefetch_buffer": self.buffer}
         if self.parallel and self.decode is not None:
-            out["decode_workers"] = self.decode_workers
+            out["decode_workers"] = self.decode_workers or "auto"
         if self.skip_corrupt:
             out["skip_corrupt"] = True
         return out
@@ -321,7 +320,6 @@ class Loop(Node):
 
     kind: ClassVar[str] = "loop"
     n: int | None = None
-    owner: Any = None  # the loop handle, which exposes ``.counter`` of its last run
 
     def label(self) -> str:
         return f"loop({self.n})"

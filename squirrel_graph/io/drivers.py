@@ -60,7 +60,7 @@ class _KeyStream(Composable):
         super().__init__(node.source)
         self._op = node
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         return self._op
 
 
@@ -68,7 +68,7 @@ class _FetchStage(_Stage):
     """The handle of a fetch stage; it reports the corrupt shards it skipped in its latest run."""
 
     def _skipped_here(self) -> list[tuple[Any, str]]:
-        state = getattr(self, "_runtime_state", None)
+        state = self._state_here()
         return list(state.skipped) if state is not None else []
 
 
@@ -151,14 +151,12 @@ class MapDriver(Driver, ABC):
             fn=fetch,
             read=read,
             decode=decode,
-            decode_workers=max(1, os.cpu_count() or 1),
             max_workers=workers,
             buffer=buffer,
             skip_corrupt=skip_corrupt,
             store=self._describe(),
         )
         stream = _FetchStage(node, stream)
-        object.__setattr__(node, "owner", stream)
         if flatten:
             stream = stream.flatten()
         return stream.shuffle(shuffle_item_buffer, **(item_shuffle_kwargs or {}))

@@ -1,8 +1,8 @@
 """squirrel-core compatible path ``squirrel.iterstream``."""
 
+from squirrel_graph.io.paths import FilePathGenerator
 from squirrel_graph.stream import (
     Composable,
-    FilePathGenerator,
     IterableSamplerSource,
     IterableSource,
     Multiplexer,

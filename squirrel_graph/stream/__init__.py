@@ -2,11 +2,10 @@
 
 from squirrel_graph.stream.composable import Composable, build_plan
 from squirrel_graph.stream.multiplexer import Multiplexer, MultiplexingStrategy, MuxIterator
-from squirrel_graph.stream.sources import FilePathGenerator, IterableSamplerSource, IterableSource
+from squirrel_graph.stream.sources import IterableSamplerSource, IterableSource
 
 __all__ = [
     "Composable",
-    "FilePathGenerator",
     "IterableSamplerSource",
     "IterableSource",
     "Multiplexer",

@@ -45,8 +45,10 @@ class Composable:
     # ------------------------------------------------------------------ plan and compilation
     def _node(self) -> Node:
         """The plan node this handle adds. Subclasses that override ``__iter__`` become opaque nodes."""
-        if _overrides_iter(self):
-            return Opaque(handle=self)
+        return Opaque(handle=self) if _overrides_iter(self) else self._builtin_node()
+
+    def _builtin_node(self) -> Node:
+        """The node of this handle's own (library) stage, ignoring a subclass's ``__iter__``."""
         raise TypeError(
             f"{type(self).__name__} defines no stage: override __iter__ (reading self.source), "
             "or start a stream with IterableSource(...)"
@@ -85,11 +87,15 @@ class Composable:
         return explain(self, stage=stage)
 
     def __iter__(self) -> Iterator[Any]:
-        from squirrel_graph.backends import RunContext
-        from squirrel_graph.compiler import compile_plan
+        from squirrel_graph.compiler import open_stream
 
-        compiled = compile_plan(build_plan(self), self._compile_options())
-        return compiled.physical.open(RunContext(epoch=self._epoch_of_chain()))
+        # reached through super().__iter__() from a subclass's own __iter__: run this class's built-in stage
+        return open_stream(self, builtin_root=_overrides_iter(self))
+
+    def _state_here(self) -> Any:
+        """The runtime state this handle's node had in the latest run (in this process) that included it."""
+        last = self.__dict__.get("_last_state")
+        return last[0].get(last[1]) if last is not None else None
 
     def set_epoch(self, epoch: int) -> None:
         """Make seeded shuffles upstream differ per epoch, reproducibly from (seed, epoch, rank, worker), as
@@ -109,7 +115,8 @@ class Composable:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_runtime_state", None)  # belongs to a run in this process, never travels
+        for key in ("_last_state", "_compiled_cache"):  # belong to this process, never travel
+            state.pop(key, None)
         return state
 
     # ------------------------------------------------------------------ squirrel-core object model
@@ -311,7 +318,7 @@ class _Stage(Composable):
         super().__init__(source)
         self._op = op
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         return self._op
 
     def __repr__(self) -> str:
@@ -325,12 +332,12 @@ class _LoopStage(Composable):
         super().__init__(source)
         self.n = n
 
-    def _node(self) -> Node:
-        return Loop(n=self.n, owner=self)
+    def _builtin_node(self) -> Node:
+        return Loop(n=self.n)
 
     @property
     def counter(self) -> int:
-        state = getattr(self, "_runtime_state", None)
+        state = self._state_here()
         return state.counter if state is not None else 0
 
 
@@ -352,28 +359,50 @@ def _overrides_iter(handle: Composable) -> bool:
     return type(handle).__iter__ is not Composable.__iter__
 
 
-def build_plan(handle: Composable) -> Plan:
-    """Walk ``.source`` links from ``handle`` and build the logical plan (ids are ``"<n>:<kind>"``)."""
+def build_plan(handle: Composable, builtin_root: bool = False, record: dict[str, Composable] | None = None) -> Plan:
+    """Walk ``.source`` links from ``handle`` and build the logical plan (ids are ``"<n>:<kind>"``).
+
+    ``builtin_root`` plans the root handle's own stage even if its class overrides ``__iter__``; ``record``
+    receives node id -> handle, so a run can tell each handle where its state is.
+    """
     counter = itertools.count()
 
-    def visit(h: Any) -> Plan:
+    def visit(h: Any, root: bool = False) -> Plan:
         while isinstance(h, _Compiled):
             h = h.source
         if not isinstance(h, Composable):
             return Plan.single(f"{next(counter)}:source", IterSource(source=h))
-        node = h._node()
+        node = h._builtin_node() if root and builtin_root else h._node()
         if node.n_inputs == 0:
-            return Plan.single(f"{next(counter)}:{node.kind}", node)
-        if isinstance(node, Opaque):  # show (and let analyses see) what a custom stage reads
-            upstream = [h.source] if isinstance(h.source, Composable) else []
-            return Plan.combine(f"{next(counter)}:{node.kind}", node, [visit(x) for x in upstream])
-        inputs = h._inputs()
-        if node.n_inputs == 1 and (not inputs or inputs[0] is None):
-            raise ValueError(f"{node.label()}: this stage has no source; build it with compose() or source_()")
-        sub = [visit(x) for x in inputs]
-        return Plan.combine(f"{next(counter)}:{node.kind}", node, sub)
+            out = Plan.single(f"{next(counter)}:{node.kind}", node)
+        elif isinstance(node, Opaque):  # show (and let analyses see) what a custom stage reads
+            upstream = [visit(h.source)] if isinstance(h.source, Composable) else []
+            out = Plan.combine(f"{next(counter)}:{node.kind}", node, upstream)
+        else:
+            inputs = h._inputs()
+            if node.n_inputs == 1 and (not inputs or inputs[0] is None):
+                raise ValueError(f"{node.label()}: this stage has no source; build it with compose() or source_()")
+            sub = [visit(x) for x in inputs]  # inputs first: ids grow from the sources to the output
+            out = Plan.combine(f"{next(counter)}:{node.kind}", node, sub)
+        if record is not None:
+            record[out.output] = h
+        return out
 
-    return visit(handle)
+    return visit(handle, root=True)
+
+
+def chain_fingerprint(handle: Composable) -> tuple[Any, ...]:
+    """Identity of every handle and source link reachable from ``handle``: equal fingerprints, equal plans."""
+    out: list[Any] = []
+    todo: list[Any] = [handle]
+    while todo:
+        h = todo.pop()
+        out.append(id(h))
+        if isinstance(h, Composable):
+            ins = h._inputs() if not _overrides_iter(h) else [h.source]
+            out.append(tuple(id(x) for x in ins))
+            todo.extend(x for x in ins if isinstance(x, Composable))
+    return tuple(out)
 
 
 __all__ = ["Composable", "build_plan"]

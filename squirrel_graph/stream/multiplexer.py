@@ -74,14 +74,13 @@ class Multiplexer(Composable):
         self.composables = composables
         self.sampling_probas = probas
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         probas = tuple(self.sampling_probas) if self.sampling_probas is not None else None
         return Multiplex(
             strategy=self.mux_strategy.value,
             probas=probas,
             max_reinits=self.max_reinits,
             seed=self.seed,
-            owner=self,
         )
 
     def _inputs(self) -> list[Any]:
@@ -89,10 +88,10 @@ class Multiplexer(Composable):
 
     @property
     def num_samples(self) -> list[int]:
-        state = getattr(self, "_runtime_state", None)
+        state = self._state_here()
         return list(state.num_samples) if state is not None else [0] * len(self.composables)
 
     @property
     def reinit_counts(self) -> list[int]:
-        state = getattr(self, "_runtime_state", None)
+        state = self._state_here()
         return list(state.reinit_counts) if state is not None else [0] * len(self.composables)

@@ -1,4 +1,4 @@
-"""Source handles: IterableSource, FilePathGenerator and IterableSamplerSource."""
+"""Source handles: IterableSource and IterableSamplerSource (FilePathGenerator lives in ``io.paths``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from squirrel_graph.graph import FilePaths, IterSource, Node, SamplerSource
+from squirrel_graph.graph import IterSource, Node, SamplerSource
 from squirrel_graph.randomness import get_random_range
 from squirrel_graph.stream.composable import Composable
-from squirrel_graph.stream.validate import check_int, check_rng, check_seed
+from squirrel_graph.stream.validate import check_rng, check_seed
 
 
 class IterableSource(Composable):
@@ -19,52 +19,11 @@ class IterableSource(Composable):
     def __init__(self, source: Iterable[Any] | Any = ()) -> None:
         super().__init__(source)
 
-    def _node(self) -> Node:
-        if type(self).__iter__ is not IterableSource.__iter__:
-            return super()._node()
+    def _builtin_node(self) -> Node:
         return IterSource(source=self.source)
 
     def __repr__(self) -> str:
         return f"IterableSource({self.source!r:.60})"
-
-
-class FilePathGenerator(Composable):
-    """Sorted paths under an fsspec ``url``, listed when iterated (all files below it when ``nested``)."""
-
-    def __init__(
-        self,
-        url: str,
-        nested: bool = False,
-        max_workers: int | None = None,
-        max_keys: int = 1_000_000,
-        max_dirs: int = 10,
-        **storage_options: Any,
-    ) -> None:
-        from squirrel_graph.io.fs import get_protocol
-
-        if not isinstance(url, str) or not url:
-            raise TypeError(f"FilePathGenerator(url=...): expected a non-empty URL string, got {url!r}")
-        check_int("FilePathGenerator", "max_dirs", max_dirs, 1)
-        super().__init__(None)
-        self.url = url
-        self.nested = nested
-        self.max_workers = max_workers
-        self.max_keys = max_keys
-        self.max_dirs = max_dirs
-        self.storage_options = storage_options
-        self.protocol = get_protocol(url)
-
-    def _node(self) -> Node:
-        if type(self).__iter__ is not FilePathGenerator.__iter__:
-            return super()._node()
-        return FilePaths(
-            url=self.url,
-            nested=self.nested,
-            max_workers=self.max_workers,
-            max_keys=self.max_keys,
-            max_dirs=self.max_dirs,
-            storage_options=dict(self.storage_options),
-        )
 
 
 class IterableSamplerSource(Composable):
@@ -98,7 +57,7 @@ class IterableSamplerSource(Composable):
         self.probs = probs
         self.rng = get_random_range(rng, seed)
 
-    def _node(self) -> Node:
+    def _builtin_node(self) -> Node:
         probs = tuple(self.probs) if self.probs is not None else None
         return SamplerSource(probs=probs, rng_state=self.rng.getstate())
 

@@ -23,6 +23,7 @@ from squirrel_graph.randomness import get_random_range
 
 logger = logging.getLogger("squirrel_graph")
 
+
 def _pick(buf: list[Any], rng: random.Random) -> Any:
     k = rng.randint(0, len(buf) - 1)
     item = buf[k]
@@ -146,8 +147,8 @@ def sliding_(
             out += [None] * (window_size - len(out))
         return copy.deepcopy(out) if deepcopy else out
 
-    if len(window) < window_size:  # the input ended before the first window was full
-        if window and not drop_last_if_not_full and (fill_nan_on_partial or len(window) >= min_window_size):
+    if len(window) < window_size:  # the input ended before the first window was full: one partial window
+        if window and not drop_last_if_not_full:
             yield emit(window)
         return
     while True:
@@ -277,13 +278,24 @@ def async_map_(
     else:
         submit = pool.submit
     pending: deque[Future[Any]] = deque()
+    upstream_error: BaseException | None = None
     try:
-        for item in open_input():
+        source = open_input()
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                break
+            except Exception as exc:  # the input failed: the items before it come first, as without a pool
+                upstream_error = exc
+                break
             pending.append(submit(fn, item))
             if len(pending) >= buffer:
                 yield _result(pending.popleft(), stage, node_id)
         while pending:
             yield _result(pending.popleft(), stage, node_id)
+        if upstream_error is not None:
+            raise upstream_error
     finally:
         for fut in pending:
             fut.cancel()
@@ -337,3 +349,12 @@ def map_annotated(iterable: Iterable[Any], fn: Callable[[Any], Any], stage: str,
             annotate(exc, stage, node_id)
             raise
         yield out
+
+
+def annotated(iterable: Iterable[Any], stage: str, node_id: str) -> Iterator[Any]:
+    """The items of a user iterator (``to()``, a custom stage); an error it raises names the stage."""
+    try:
+        yield from iterable
+    except Exception as exc:
+        annotate(exc, stage, node_id)
+        raise

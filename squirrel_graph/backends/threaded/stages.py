@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from squirrel_graph.backends.lowering import Lowered, Opener, RunContext, Runner
 from squirrel_graph.backends.threaded import ops
 from squirrel_graph.backends.threaded.codegen import generate
+from squirrel_graph.errors import annotate
 from squirrel_graph.graph import (
     AsyncMap,
     Barrier,
@@ -64,23 +66,30 @@ class ThreadedBackend:
                 splits.equalize(nid, node, plan) if isinstance(node, Equalize) else splits.check(nid, node, plan)
             )
         make = _RUNNERS.get(type(node))
-        return Lowered(make(nid, node)) if make is not None else None
+        if make is None:
+            return None
+        return Lowered(make(nid, node), needs_close=isinstance(node, (AsyncMap, Fetch)))
 
 
 def _source(nid: str, node: IterSource) -> Runner:
     src = node.source
+    label = node.label()
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return iter(src() if callable(src) else src)
+        if not callable(src):
+            return iter(src)
+        try:
+            return iter(src())
+        except Exception as exc:  # the callable itself failed: name the source
+            annotate(exc, label, nid)
+            raise
 
     return run
 
 
 def _file_paths(nid: str, node: FilePaths) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        from squirrel_graph.io.fs import list_paths
-
-        return list_paths(node.url, node.nested, node.max_workers, node.max_dirs, dict(node.storage_options))
+        return iter(node.lister())
 
     return run
 
@@ -88,8 +97,10 @@ def _file_paths(nid: str, node: FilePaths) -> Runner:
 def _opaque(nid: str, node: Opaque) -> Runner:
     handle = node.handle
 
+    label = node.label()
+
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return iter(type(handle).__iter__(handle))
+        return ops.annotated(type(handle).__iter__(handle), label, nid)
 
     return run
 
@@ -110,7 +121,7 @@ def _async_map(nid: str, node: AsyncMap) -> Runner:
     label = node.label()
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid)
+        return ctx.owns(ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid))
 
     return run
 
@@ -119,22 +130,29 @@ def _fetch(nid: str, node: Fetch) -> Runner:
     label = node.label()
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        state = ctx.state[nid] = ops.FetchState()
-        if node.owner is not None:
-            node.owner._runtime_state = state
+        state = ctx.state.setdefault(nid, ops.FetchState())  # accumulates over re-opens (loop) within a run
         if node.parallel and node.decode is not None:  # read on the I/O pool, decode on one thread per core
             decode = ops.skipping_corrupt(node.decode, state, label) if node.skip_corrupt else node.decode
 
             def read_all() -> Iterator[Any]:
-                return ops.async_map_(inputs[0], node.read, node.buffer, node.max_workers, None, label, nid)
+                reads = ops.async_map_(inputs[0], node.read, node.buffer, node.max_workers, None, label, nid)
+                return ctx.owns(reads)
 
-            return ops.async_map_(read_all, decode, node.decode_workers + 1, node.decode_workers, None, label, nid)
+            workers = node.decode_workers or _decode_workers()
+            return ctx.owns(ops.async_map_(read_all, decode, workers + 1, workers, None, label, nid))
         fn = ops.skipping_corrupt(node.fn, state, label) if node.skip_corrupt else node.fn
         if node.parallel:
-            return ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid)
+            return ctx.owns(ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid))
         return ops.map_annotated(inputs[0](), fn, label, nid)
 
     return run
+
+
+def _decode_workers() -> int:
+    """Decode threads for this process: the cores, shared among the DataLoader workers it is one of."""
+    from squirrel_graph.backends.threaded.splits import worker_info
+
+    return max(1, (os.cpu_count() or 1) // worker_info()[1])
 
 
 def _shuffle(nid: str, node: Shuffle, plan: Plan) -> Runner:
@@ -183,8 +201,6 @@ def _take(nid: str, node: Take) -> Runner:
 def _loop(nid: str, node: Loop) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         state = ctx.state[nid] = ops.LoopState()
-        if node.owner is not None:
-            node.owner._runtime_state = state  # lets the user's handle report .counter of its latest run
         return ops.loop_(inputs[0], node.n, state)
 
     return run
@@ -202,16 +218,16 @@ def _sampler(nid: str, node: SamplerSource) -> Runner:
 def _multiplex(nid: str, node: Multiplex) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         state = ctx.state[nid] = ops.MuxState(len(inputs))
-        if node.owner is not None:
-            node.owner._runtime_state = state
         return ops.multiplex_(inputs, node.strategy, node.probas, node.max_reinits, node.seed, state)
 
     return run
 
 
 def _iterator_fn(nid: str, node: IteratorFn) -> Runner:
+    label = node.label()
+
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return iter(node.fn(inputs[0](), *node.args, **node.kwargs))
+        return ops.annotated(node.fn(inputs[0](), *node.args, **node.kwargs), label, nid)
 
     return run
 

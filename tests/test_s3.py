@@ -59,3 +59,25 @@ def test_corrupt_object_on_s3_names_its_url(s3_options):
     fs.pipe(f"{bucket}/bad/b.gz", b"garbage")
     with pytest.raises(CorruptShardError, match=f"s3://{bucket}/bad/b.gz"):
         MessagepackDriver(url, storage_options=options).get_iter().collect()
+
+
+def _read_in_child(stream, queue):
+    queue.put(sorted(s["i"] for s in stream.collect()))
+
+
+def test_a_stream_used_in_the_parent_still_reads_in_a_forked_child(s3_options):
+    import multiprocessing
+
+    bucket, options = s3_options
+    url = f"s3://{bucket}/forked"
+    driver = MessagepackDriver(url, storage_options=options)
+    driver.store.set([make(1), make(2)], key="a")
+    stream = driver.get_iter(max_workers=2)
+    assert sorted(s["i"] for s in stream.collect()) == [1, 2]  # the parent has created its filesystem
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(stream, queue))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert got == [1, 2] and child.exitcode == 0

@@ -65,6 +65,20 @@ def maps_hand_loop(n: int = N_ITEMS) -> int:
     return batches
 
 
+def maps_hand_loop_inlined(n: int = N_ITEMS) -> int:
+    """The same loop with f1..p written out inline: the limit for a pipeline that inlines them."""
+    batches = 0
+    batch: list[int] = []
+    for x in range(n):
+        x = (x + 1) * 2 - 3
+        if x % 3 != 0:
+            batch.append(x)
+            if len(batch) == BATCH:
+                batches += 1
+                batch = []
+    return batches
+
+
 def maps_pipeline(impl: str, n: int = N_ITEMS, inline: bool = True) -> int:
     src = source_class(impl)
     stream = src(range(n)).map(f1).map(f2).map(f3).filter(p).batched(BATCH)
@@ -138,8 +152,9 @@ def measure(impl: str, repeats: int) -> dict[str, Any]:
     assert maps_pipeline(impl, 10_000) == maps_hand_loop(10_000)
     fns = {"hand_loop": maps_hand_loop, "pipeline": lambda: maps_pipeline(impl)}
     if impl == "squirrel_graph":
-        assert maps_pipeline(impl, 10_000, inline=False) == maps_hand_loop(10_000)
+        assert maps_pipeline(impl, 10_000, inline=False) == maps_hand_loop(10_000) == maps_hand_loop_inlined(10_000)
         fns["pipeline_no_inline"] = lambda: maps_pipeline(impl, inline=False)
+        fns["hand_loop_inlined"] = maps_hand_loop_inlined
     maps = interleaved(fns, repeats)
     async_ = interleaved(
         {"plain_threads": plain_threads, "bare_pool": bare_pool, "pipeline": lambda: async_pipeline(impl)}, repeats

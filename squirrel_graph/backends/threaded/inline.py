@@ -11,8 +11,9 @@ calling it would do:
 - the source we parsed compiles to the *same bytecode and constants* as the function's own code object, so an
   edited file or a decorator can never make us inline something other than what would run.
 
-The only observable difference is that a traceback from an inlined expression has no frame for the function
-(the error note still names the stage); ``compile(inline=False)`` turns inlining off.
+The results are the same; what differs is that the function is never called: a traceback from an inlined
+expression has no frame for it (the error note still names the stage), and breakpoints, coverage and profilers
+do not see it run. ``compile(inline=False)`` turns inlining off.
 """
 
 from __future__ import annotations

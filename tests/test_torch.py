@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 from collections import Counter
 
@@ -211,3 +212,33 @@ def test_set_epoch_reshuffles_reproducibly_and_keeps_the_partition(store):
     assert Counter(e0) == Counter(e1) == Counter(range(total))
     with pytest.raises(ValueError, match="set_epoch"):
         ds.set_epoch(-1)
+
+
+def test_sampler_inputs_must_all_be_split_for_the_torch_check():
+    from squirrel_graph import IterableSamplerSource
+
+    half = IterableSamplerSource(
+        [IterableSource(range(5)).split_by_worker_pytorch(), IterableSource(range(5, 9))], seed=1
+    )
+    with pytest.raises(PyTorchSplittingException):  # squirrel-core's check passed vacuously here
+        list(DataLoader(half.to_torch_iterable(), num_workers=2, batch_size=None))
+    both = IterableSamplerSource(
+        [IterableSource(range(5)).split_by_worker_pytorch(), IterableSource(range(5, 9)).split_by_worker_pytorch()],
+        seed=1,
+    )
+    assert sorted(int(x) for x in DataLoader(both.to_torch_iterable(), num_workers=2, batch_size=None)) == list(
+        range(9)
+    )
+
+
+def test_rank_and_world_size_are_read_through_torch_distributed_when_built(monkeypatch):
+    # squirrel-core users patch these module functions around construction; the values travel with the stream
+    dist = torch.distributed
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda group=None: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda group=None: 3)
+    stream = IterableSource(range(10)).split_by_rank_pytorch()
+    monkeypatch.undo()
+    assert (stream.rank, stream.size) == (1, 3)
+    assert pickle.loads(pickle.dumps(stream)).collect() == [1, 4, 7]

@@ -34,7 +34,6 @@ from squirrel_graph.graph import (
 
 NAME = "push_splits"
 _CROSSABLE = (Map, Filter, Flatten, AsyncMap, Fetch, Shuffle, Tqdm)
-_COUNT_PRESERVING = (Map, AsyncMap, Fetch, Flatten, Shuffle, Tqdm)  # equal counts per shard stay equal
 
 
 class SplitPlacementError(PlanError):
@@ -81,29 +80,43 @@ def push_splits(plan: Plan) -> PassResult:
         if not crossed:
             rewrites.append(Rewrite(NAME, "kept", (sid,), f"stays in place: {reason}"))
             continue
-        original_consumers = plan.consumers(sid)
         target = crossed[-1]
-        moved = plan.remove(sid)
-        if node.equalize and node.axis == "rank":
-            moved = _add_equalize(moved, node, sid, original_consumers, crossed)
-        plan = moved.insert_above(target, sid, node)
+        plan = plan.remove(sid).insert_above(target, sid, node)
         what = ", ".join(plan.node(c).label() for c in crossed)
         rewrites.append(Rewrite(NAME, "moved", (sid,), f"moved up past {what}; it stops there because {reason}"))
     return PassResult(plan, tuple(rewrites))
 
 
-def _add_equalize(plan: Plan, split: Split, sid: str, consumers: list[str], crossed: list[str]) -> Plan:
-    """Put an Equalize node where the rank split was, so counts are equalized on the items it split."""
-    bad = [plan.node(c).label() for c in crossed if not isinstance(plan.node(c), _COUNT_PRESERVING)]
-    if bad:
-        raise SplitPlacementError(
-            f"{split.label()}: equalize needs per-shard item counts, but {', '.join(bad)} between the shards and "
-            "the split changes how many items a shard gives; put the split before it or use equalize=None"
-        )
-    eq = Equalize(mode=split.equalize, rank=split.index, world_size=split.parts, counts=split.shard_counts)
-    if consumers:
-        return plan.insert_above(consumers[0], f"{sid}.equalize", eq)
-    return Plan.combine(f"{sid}.equalize", eq, [plan])
+def attach_equalize(plan: Plan) -> Plan:
+    """Put an Equalize node right after every rank split with ``equalize=`` (before any pass runs, so it stays on
+    the items the user split even when push_splits moves the split itself up to the keys)."""
+    for sid, node in list(plan.items()):
+        if isinstance(node, Split) and node.axis == "rank" and node.equalize:
+            eq = Equalize(mode=node.equalize, rank=node.index, world_size=node.parts, counts=node.shard_counts)
+            after = _items_after(plan, sid)
+            consumers = plan.consumers(after)
+            if consumers:
+                plan = plan.insert_above(consumers[0], f"{sid}.equalize", eq)
+            else:
+                plan = Plan.combine(f"{sid}.equalize", eq, [plan])
+    return plan
+
+
+def _items_after(plan: Plan, sid: str) -> str:
+    """The node after which a split's items are samples: the split itself, or, for a split of shard keys (a key
+    hook), the fetch below it (and the flatten right after that fetch)."""
+    cur = sid
+    while len(plan.consumers(cur)) == 1:
+        nxt = plan.consumers(cur)[0]
+        if isinstance(plan.node(nxt), Fetch):
+            after = plan.consumers(nxt)
+            if len(after) == 1 and isinstance(plan.node(after[0]), Flatten):
+                return after[0]
+            return nxt
+        if plan.node(nxt).kind not in ("shuffle", "split", "to", "opaque", "tqdm", "barrier"):
+            break
+        cur = nxt
+    return sid
 
 
 def check_split_safety(plan: Plan) -> None:

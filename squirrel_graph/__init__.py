@@ -23,7 +23,8 @@ _TORCH_NAMES = ("SplitByRank", "SplitByWorker", "TorchIterable", "skip_k")
 
 
 def __getattr__(name: str):
-    """PyTorch names are imported on first use, so ``import squirrel_graph`` never imports torch."""
+    """PyTorch names are imported on first use, so ``import squirrel_graph`` (and ``import *``) never import
+    torch."""
     if name in _TORCH_NAMES:
         from squirrel_graph import pytorch
 
@@ -38,9 +39,5 @@ __all__ = [
     "IterableSource",
     "Multiplexer",
     "MultiplexingStrategy",
-    "SplitByRank",
-    "SplitByWorker",
-    "TorchIterable",
     "__version__",
-    "skip_k",
 ]

@@ -59,11 +59,12 @@ class Compiled:
 def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     """Optimize ``plan`` (unless told not to) and lower it to physical stages."""
     from optimizers import Rewrite, optimize
-    from optimizers.push_splits import check_split_safety
+    from optimizers.push_splits import attach_equalize, check_split_safety
     from squirrel_graph.backends import lower
     from squirrel_graph.backends.threaded import ThreadedBackend
 
     options = options or CompileOptions()
+    plan = attach_equalize(plan)  # part of the split's meaning, so also without optimization
     if options.optimize:
         optimized, rewrites = optimize(plan, options.disable)
     else:

@@ -242,3 +242,23 @@ def test_rank_and_world_size_are_read_through_torch_distributed_when_built(monke
     monkeypatch.undo()
     assert (stream.rank, stream.size) == (1, 3)
     assert pickle.loads(pickle.dumps(stream)).collect() == [1, 4, 7]
+
+
+def test_equalize_on_a_rank_split_given_as_key_hook_counts_samples(tmp_path, monkeypatch):
+    import functools
+
+    url = str(tmp_path / "hook")
+    total = write_store(url, [3, 4, 5, 6, 7])
+    dist = torch.distributed
+    outs = []
+    for rank in (0, 1):
+        monkeypatch.setattr(dist, "is_available", lambda: True)
+        monkeypatch.setattr(dist, "is_initialized", lambda: True)
+        monkeypatch.setattr(dist, "get_rank", lambda group=None, r=rank: r)
+        monkeypatch.setattr(dist, "get_world_size", lambda group=None: 2)
+        hook = functools.partial(SplitByRank, equalize="drop")
+        stream = MessagepackDriver(url).get_iter(key_hooks=[hook]).map(sample_id)
+        monkeypatch.undo()
+        outs.append(stream.collect())
+    assert len(outs[0]) == len(outs[1]) == 10  # min(3 + 5 + 7, 4 + 6) samples, not keys
+    assert set(outs[0]).isdisjoint(outs[1]) and set(outs[0]) | set(outs[1]) <= set(range(total))

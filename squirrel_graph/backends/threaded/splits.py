@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from squirrel_graph.backends.lowering import Opener, RunContext, Runner, lower
-from squirrel_graph.graph import Equalize, IterSource, KeySource, Plan, Split, TorchCheck
+from squirrel_graph.graph import Equalize, Fused, IterSource, KeySource, Plan, Split, TorchCheck
 
-_COUNT_PRESERVING = ("map", "async_map", "fetch", "flatten", "shuffle", "tqdm", "fused", "barrier")
+_COUNT_PRESERVING = ("map", "async_map", "fetch", "flatten", "shuffle", "tqdm", "barrier")
 
 
 def worker_info() -> tuple[int, int]:
@@ -33,17 +33,28 @@ def share(node: Split) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------------ equalize
 
 
+def _count_preserving(node: Any) -> bool:
+    """Does every shard give the same number of items after ``node`` as before it? (A fused run: all members.)"""
+    if isinstance(node, Fused):
+        return all(_count_preserving(m) for m in node.nodes)
+    return node.kind in _COUNT_PRESERVING
+
+
 def _key_level(plan: Plan, nid: str) -> tuple[str, list[Split]]:
     """From an Equalize node, walk up through count-preserving nodes to the splits at the key level; returns the
     id of the node the splits read (the key listing, or a sized source) and the splits, top-down."""
     up = plan.inputs(nid)[0]
-    while plan.node(up).kind in _COUNT_PRESERVING and not isinstance(plan.node(up), Split):
+    while _count_preserving(plan.node(up)):
         up = plan.inputs(up)[0]
     splits: list[Split] = []
     while isinstance(plan.node(up), Split):
         splits.insert(0, plan.node(up))
         up = plan.inputs(up)[0]
     return up, splits
+
+
+def _one_shot(source: Any) -> bool:
+    return not callable(source) and iter(source) is source
 
 
 def _counts_fn(node: Equalize, listing: Any) -> Callable[[Any], int]:
@@ -75,6 +86,11 @@ def equalize(nid: str, node: Equalize, plan: Plan) -> Runner:
             f"{node.label()}: equal counts per rank need the rank split at a driver's key listing (or right below a "
             f"source), with only count-preserving stages after it; found {listing.label()} instead"
         )
+    if isinstance(listing, IterSource) and not isinstance(listing, KeySource) and _one_shot(listing.source):
+        raise ValueError(
+            f"{node.label()}: equal counts need a re-iterable source (a list, a range, a callable), not "
+            "an iterator that counting would use up"
+        )
     sub_plan = Plan(plan.graph.subgraph(plan.ancestors(listing_id) | {listing_id}).copy(), listing_id)
     counts = _counts_fn(node, listing)
 
@@ -99,6 +115,11 @@ def _to_count(open_input: Opener, target: int, node: Equalize, state: dict[str, 
     for item in itertools.islice(open_input(), target):
         produced += 1
         yield item
+    if produced < target and node.mode == "drop":
+        raise ValueError(
+            f"{node.label()}: this process yielded {produced} items but its shard counts promised at least {target}; "
+            "the counts are wrong (check shard_counts=)"
+        )
     while produced < target:  # pad: repeat this process's items from the start
         again = 0
         for item in itertools.islice(open_input(), target - produced):
@@ -126,14 +147,21 @@ def check(nid: str, node: TorchCheck, plan: Plan) -> Runner:
     """On the first item: a multi-rank/multi-worker run without the matching split raises PyTorchSplittingException."""
     (up,) = plan.inputs(nid)
     has_rank, has_worker = _covered(plan, up, "rank"), _covered(plan, up, "worker")
+    rank_parts = {
+        plan.node(a).parts
+        for a in plan.ancestors(nid)
+        if isinstance(plan.node(a), Split) and plan.node(a).axis == "rank"
+    }
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return _checked(inputs[0], node, has_rank, has_worker)
+        return _checked(inputs[0], node, has_rank, has_worker, rank_parts)
 
     return run
 
 
-def _checked(open_input: Opener, node: TorchCheck, has_rank: bool, has_worker: bool) -> Iterator[Any]:
+def _checked(
+    open_input: Opener, node: TorchCheck, has_rank: bool, has_worker: bool, rank_parts: set[int]
+) -> Iterator[Any]:
     from squirrel_graph.framework.exceptions import PyTorchSplittingException
 
     torch = sys.modules.get("torch")
@@ -144,6 +172,11 @@ def _checked(open_input: Opener, node: TorchCheck, has_rank: bool, has_worker: b
             raise PyTorchSplittingException(
                 "to_torch_iterable(): this is a multi-rank run but nothing upstream splits by rank, so every rank "
                 "would see every item; add split_by_rank_pytorch() (or pass enforce_rank_check=False)"
+            )
+        if node.enforce_rank_check and multi_rank and rank_parts - {dist.get_world_size()}:
+            raise PyTorchSplittingException(
+                f"to_torch_iterable(): a rank split upstream was built for {sorted(rank_parts)} rank(s) but this run "
+                f"has {dist.get_world_size()}: build the stream after torch.distributed.init_process_group()"
             )
         if node.enforce_worker_check and worker_info()[1] > 1 and not has_worker:
             raise PyTorchSplittingException(

@@ -78,7 +78,7 @@ def raw_decode_loop(url):
         return obj
 
     count = 0
-    for name in sorted(os.listdir(url)):
+    for name in sorted(n for n in os.listdir(url) if n.endswith(".gz")):
         with open(os.path.join(url, name), "rb") as f:
             payload = gzip.decompress(f.read())
         unpacker = msgpack.Unpacker(use_list=False, object_hook=hook, raw=False)

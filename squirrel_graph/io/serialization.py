@@ -112,11 +112,27 @@ class SquirrelSerializer:
     def deserialize(self, obj: Any) -> Any:
         raise NotImplementedError
 
-    def serialize_shard_to_file(self, obj: Any, fp: str, fs: Any = None, mode: str = "wb", **open_kwargs: Any) -> None:
-        pass
+    def pack_shard(self, samples: Iterable[Any]) -> bytes:
+        """The uncompressed bytes of a shard of ``samples``."""
+        raise NotImplementedError
+
+    def serialize_shard_to_file(
+        self,
+        shard: Iterable[Any],
+        fp: str,
+        fs: Any = None,
+        mode: str = "wb",
+        compresslevel: int | None = None,
+        **open_kwargs: Any,
+    ) -> None:
+        """Write ``shard`` as one gzip file (serialized in full first, so a bad sample writes nothing)."""
+        payload = gzip_compress(self.pack_shard(shard), compresslevel)
+        open_kwargs.pop("compression", None)
+        with _open(fs, fp, mode, **open_kwargs) as f:
+            f.write(payload)
 
     def deserialize_shard_from_file(self, fp: str, fs: Any = None, mode: str = "rb", **open_kwargs: Any) -> Any:
-        pass
+        raise NotImplementedError
 
 
 def _open(fs: Any, fp: str, mode: str, **open_kwargs: Any) -> Any:
@@ -162,6 +178,11 @@ class MessagepackSerializer(SquirrelSerializer):
         packer = msgpack.Packer(use_bin_type=True, default=msgpack_encode)
         return b"".join(packer.pack(s) for s in samples)
 
+    @classmethod
+    def serialize_shard_to_file(cls, shard: Iterable[Any], fp: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Callable on the class too, as in squirrel-core (whose methods here were static)."""
+        SquirrelSerializer.serialize_shard_to_file(cls(), shard, fp, *args, **kwargs)
+
     @staticmethod
     def unpack_shard(payload: bytes, fp: str = "<bytes>", unpacker_kwargs: dict[str, Any] | None = None) -> list[Any]:
         """All samples of a decompressed shard; invalid msgpack raises CorruptShardError naming ``fp``."""
@@ -185,21 +206,6 @@ class MessagepackSerializer(SquirrelSerializer):
                 "(truncated shard?)"
             )
         return out
-
-    @classmethod
-    def serialize_shard_to_file(
-        cls,
-        shard: Iterable[Any],
-        fp: str,
-        fs: Any = None,
-        mode: str = "wb",
-        compresslevel: int | None = None,
-        **open_kwargs: Any,
-    ) -> None:
-        payload = gzip_compress(cls.pack_shard(shard), compresslevel)
-        open_kwargs.pop("compression", None)
-        with _open(fs, fp, mode, **open_kwargs) as f:
-            f.write(payload)
 
     @classmethod
     def deserialize_shard_from_file(
@@ -266,19 +272,9 @@ class JsonSerializer(SquirrelSerializer):
     def deserialize(self, obj: bytes | str) -> Any:
         return json.loads(obj, object_hook=self.deser_hook or json_array_hook)
 
-    def serialize_shard_to_file(
-        self,
-        shard: Iterable[Any],
-        fp: str,
-        fs: Any = None,
-        mode: str = "wb",
-        compresslevel: int | None = None,
-        **open_kwargs: Any,
-    ) -> None:
-        payload = b"".join(self.serialize(s) + b"\n" for s in shard)
-        open_kwargs.pop("compression", None)
-        with _open(fs, fp, mode, **open_kwargs) as f:
-            f.write(gzip_compress(payload, compresslevel))
+    def pack_shard(self, samples: Iterable[Any]) -> bytes:
+        """Samples as JSON lines (uncompressed), validated in full before anything is written."""
+        return b"".join(self.serialize(s) + b"\n" for s in samples)
 
     def deserialize_shard_from_file(
         self, fp: str, fs: Any = None, mode: str = "rb", **open_kwargs: Any

@@ -151,11 +151,7 @@ class SquirrelStore(FilesystemStore):
         """
         samples = value if isinstance(value, list) else [value]
         key = get_random_key() if key is None else key
-        pack = getattr(self.serializer, "pack_shard", None)
-        if pack is not None:
-            raw = pack(samples)
-        else:
-            raw = b"".join(self.serializer.serialize(s) + b"\n" for s in samples)
+        raw = self.serializer.pack_shard(samples)
         payload = gzip_compress(raw, compresslevel)
         self._makedirs()
         _atomic_write(self.fs, self._shard_path(key), payload)

@@ -1,6 +1,6 @@
 """squirrel-core compatible path ``squirrel.framework.plugins`` (a plain registry; no pluggy)."""
 
-from squirrel_graph.io.plugins import (
+from squirrel_graph.framework.plugins.plugin_manager import (
     BUILTIN_DRIVERS,
     DRIVER_ENTRY_POINT_GROUP,
     SOURCE_ENTRY_POINT_GROUP,

@@ -416,6 +416,34 @@ class TorchCheck(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Monitor(Node):
+    """Passes items through and reports IOPS and throughput of the items reaching it to ``callback``.
+
+    ``callback(metrics, **kwargs)`` is called at most every ``every`` items and at most every ``interval``
+    seconds, with metrics over the last ``window_size`` items. ``clock`` (seconds, monotonic) can be injected.
+    """
+
+    kind: ClassVar[str] = "monitor"
+    per_item: ClassVar[bool] = True
+    callback: Any = None
+    prefix: str = ""
+    iops: bool = True
+    throughput: bool = True
+    unit: str = "MB"
+    window_size: int = 5
+    every: int = 1
+    interval: float | None = None
+    clock: Any = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return f"monitor({self.prefix!r})" if self.prefix else "monitor"
+
+    def params(self) -> dict[str, Any]:
+        return {"window_size": self.window_size, "every": self.every, "interval": self.interval}
+
+
+@dataclass(frozen=True, eq=False)
 class Barrier(Node):
     """A user hint: no optimization crosses this point. Costs nothing at run time."""
 

@@ -24,6 +24,7 @@ from squirrel_graph.graph import (
     IterSource,
     Loop,
     Map,
+    Monitor,
     Node,
     Opaque,
     Plan,
@@ -256,6 +257,46 @@ class Composable:
     def tqdm(self, **kw: Any) -> Composable:
         """A tqdm progress bar over the items (kwargs go to ``tqdm.tqdm``)."""
         return _Stage(Tqdm(kwargs=kw), self)
+
+    def monitor(
+        self,
+        callback: Callable[..., Any],
+        prefix: str | None = None,
+        metrics_conf: Any = None,
+        window_size: int = 5,
+        every: int = 1,
+        interval: float | None = None,
+        clock: Callable[[], float] | None = None,
+        **kw: Any,
+    ) -> Composable:
+        """Report ``{prefix}IOPS number/s`` and ``{prefix}throughput {unit}/s`` of the items reaching this point to
+        ``callback(metrics, **kw)`` (e.g. ``wandb.log``, ``mlflow.log_metrics``), over the last ``window_size``
+        items, at most every ``every`` items and every ``interval`` seconds. Items pass through unchanged."""
+        from squirrel_graph.metrics import MetricsConf, check_unit
+
+        check_callable("monitor", "callback", callback)
+        check_int("monitor", "window_size", window_size, 1)
+        check_int("monitor", "every", every, 1)
+        if interval is not None and not (isinstance(interval, (int, float)) and interval >= 0):
+            raise ValueError(f"monitor(interval=...): expected seconds >= 0 or None, got {interval!r}")
+        check_callable("monitor", "clock", clock, allow_none=True)
+        conf = metrics_conf if metrics_conf is not None else MetricsConf()
+        if isinstance(conf, type):  # squirrel-core's default was the class itself
+            conf = conf()
+        check_unit("monitor", conf.throughput_unit)
+        node = Monitor(
+            callback=callback,
+            prefix=prefix or "",
+            iops=conf.iops,
+            throughput=conf.throughput,
+            unit=conf.throughput_unit,
+            window_size=window_size,
+            every=every,
+            interval=interval,
+            clock=clock,
+            kwargs=kw,
+        )
+        return _Stage(node, self)
 
     def barrier(self) -> Composable:
         """An optimization boundary: no pass fuses or moves nodes across it. Free at run time."""

@@ -358,3 +358,52 @@ def annotated(iterable: Iterable[Any], stage: str, node_id: str) -> Iterator[Any
     except Exception as exc:
         annotate(exc, stage, node_id)
         raise
+
+
+def monitor_(
+    iterable: Iterable[Any],
+    callback: Callable[..., Any],
+    prefix: str,
+    iops: bool,
+    throughput: bool,
+    unit: str,
+    window_size: int,
+    every: int,
+    interval: float | None,
+    clock: Callable[[], float],
+    kwargs: Any,
+    stage: str,
+    node_id: str,
+) -> Iterator[Any]:
+    """Items unchanged; ``callback({prefix}IOPS number/s, {prefix}throughput {unit}/s)`` over the last
+    ``window_size`` items, timed from the arrival of the item before the window (the start, for the first)."""
+    from squirrel_graph.metrics import UNITS, estimate_size
+
+    if not (iops or throughput):
+        yield from iterable
+        return
+    iops_key, tp_key = f"{prefix}IOPS number/s", f"{prefix}throughput {unit}/s"
+    scale = UNITS[unit]
+    stamps: deque[float] = deque([clock()], maxlen=window_size + 1)
+    sizes: deque[int] = deque(maxlen=window_size)
+    seen = 0
+    last_call: float | None = None
+    for item in iterable:
+        now = clock()
+        stamps.append(now)
+        sizes.append(estimate_size(item) if throughput else 0)
+        seen += 1
+        if seen >= window_size and (seen - window_size) % every == 0:
+            if interval is None or last_call is None or now - last_call >= interval:
+                duration = now - stamps[0]
+                metrics = {
+                    iops_key: round(window_size / duration, 2) if iops and duration > 0 else 0,
+                    tp_key: round(sum(sizes) / scale / duration, 2) if throughput and duration > 0 else 0.0,
+                }
+                last_call = now
+                try:
+                    callback(metrics, **kwargs)
+                except Exception as exc:
+                    annotate(exc, stage, node_id)
+                    raise
+        yield item

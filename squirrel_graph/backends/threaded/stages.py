@@ -28,6 +28,7 @@ from squirrel_graph.graph import (
     KeySource,
     Loop,
     Map,
+    Monitor,
     Multiplex,
     Node,
     Opaque,
@@ -191,6 +192,32 @@ def _simple(fn: Callable[..., Iterator[Any]], **fixed: Any) -> Callable[[str, No
     return make
 
 
+def _monitor(nid: str, node: Monitor) -> Runner:
+    from squirrel_graph.metrics import DEFAULT_CLOCK
+
+    label = node.label()
+    clock = node.clock or DEFAULT_CLOCK
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return ops.monitor_(
+            inputs[0](),
+            node.callback,
+            node.prefix,
+            node.iops,
+            node.throughput,
+            node.unit,
+            node.window_size,
+            node.every,
+            node.interval,
+            clock,
+            dict(node.kwargs),
+            label,
+            nid,
+        )
+
+    return run
+
+
 def _take(nid: str, node: Take) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         return itertools.islice(inputs[0](), node.n)
@@ -263,6 +290,7 @@ _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     Multiplex: _multiplex,
     IteratorFn: _iterator_fn,
     Barrier: _barrier,
+    Monitor: _monitor,
     Split: _split,
     Sliding: _simple(
         ops.sliding_,

@@ -1,0 +1,141 @@
+"""monitor(): exact metrics with an injected clock, squirrel-core's keys and calls, and real wandb / mlflow runs."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from squirrel_graph import IterableSource
+from squirrel_graph.iterstream.metrics import MetricsConf, metrics_iops, metrics_throughput
+from squirrel_graph.metrics import estimate_size
+from squirrel_graph.tracking import WithStep
+
+
+def ticking(step=0.01):
+    """A clock that advances ``step`` seconds on every call (one call at the start, one per item)."""
+    counter = itertools.count()
+    return lambda: next(counter) * step
+
+
+def items(n, nbytes=1024):
+    return [np.zeros(nbytes, np.uint8) for _ in range(n)]
+
+
+def test_items_10ms_apart_give_exactly_100_iops_and_nbytes_throughput():
+    calls = []
+    stream = IterableSource(items(7)).monitor(
+        lambda m, **kw: calls.append((m, kw)), prefix="p ", window_size=3, clock=ticking(), step=1
+    )
+    assert len(stream.collect()) == 7
+    assert len(calls) == 5  # squirrel-core's count: one call per item once the window is full
+    metrics, kwargs = calls[0]
+    assert kwargs == {"step": 1}
+    assert set(metrics) == {"p IOPS number/s", "p throughput MB/s"}
+    assert all(m["p IOPS number/s"] == 100.0 for m, _ in calls)
+    assert metrics["p throughput MB/s"] == round(3 * 1024 / 2**20 / 0.03, 2)
+
+
+def test_window_size_1_works_and_units_change_the_key():
+    calls = []
+    conf = MetricsConf(throughput_unit="KB")
+    IterableSource(items(4, 2048)).monitor(calls.append, metrics_conf=conf, window_size=1, clock=ticking(0.5)).join()
+    assert len(calls) == 4
+    assert calls[-1] == {"IOPS number/s": 2.0, "throughput KB/s": 4.0}  # 1 item / 0.5 s; 2 KB / 0.5 s
+
+
+def test_metrics_can_be_switched_off_and_the_class_default_works():
+    calls = []
+    IterableSource(items(6)).monitor(calls.append, metrics_conf=MetricsConf(throughput=False), clock=ticking()).join()
+    assert calls[0]["throughput MB/s"] == 0.0 and calls[0]["IOPS number/s"] == 100.0
+    off = []
+    out = IterableSource([1, 2]).monitor(off.append, metrics_conf=MetricsConf(iops=False, throughput=False)).collect()
+    assert out == [1, 2] and off == []
+    assert MetricsConf().asdict() == {"iops": True, "throughput": True, "throughput_unit": "MB"}
+    more = []
+    IterableSource(items(5)).monitor(more.append, metrics_conf=MetricsConf).join()  # squirrel-core's default
+    assert len(more) == 1
+
+
+def test_every_and_interval_limit_the_calls():
+    every = []
+    IterableSource(items(20)).monitor(every.append, window_size=2, every=5, clock=ticking()).join()
+    assert len(every) == 4  # at items 2, 7, 12, 17
+    timed = []
+    IterableSource(items(20)).monitor(timed.append, window_size=2, interval=0.05, clock=ticking()).join()
+    assert len(timed) == 4  # one call per 50 ms of a 10 ms clock: items 2, 7, 12, 17
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        ({"metrics_conf": MetricsConf(throughput_unit="TB")}, ValueError, "throughput_unit"),
+        ({"window_size": 0}, ValueError, "window_size"),
+        ({"every": 0}, ValueError, "every"),
+        ({"interval": -1}, ValueError, "interval"),
+    ],
+)
+def test_bad_monitor_arguments_fail_at_chain_time(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        IterableSource([1]).monitor(print, **kwargs)
+    with pytest.raises(TypeError, match="callback"):
+        IterableSource([1]).monitor("wandb.log")
+
+
+def test_helpers_and_cheap_sizes():
+    assert metrics_iops(10, 2.0) == 5.0 and metrics_throughput(2**20, 2.0, "MB") == 0.5
+    assert estimate_size(np.zeros((4, 4), np.float32)) == 64
+    assert estimate_size({"a": np.zeros(10, np.uint8), "b": b"xyz"}) == 10 + 3 + 16
+    assert estimate_size([1, "ab"]) == 10
+
+
+def test_a_failing_callback_names_the_monitor_stage():
+    def broken(metrics):
+        raise RuntimeError("tracker down")
+
+    with pytest.raises(RuntimeError) as info:
+        IterableSource(items(6)).monitor(broken, prefix="train ").join()
+    assert any("monitor('train ')" in n for n in info.value.__notes__)
+
+
+def test_two_monitors_log_two_prefixed_series_to_a_real_offline_wandb_run(tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = wandb.init(project="squirrel-graph-tests", dir=str(tmp_path), mode="offline")
+    try:
+        stream = (
+            IterableSource(items(30, 4096))
+            .monitor(wandb.log, prefix="(before map) ", clock=ticking(0.01))
+            .map(lambda x: x[:1024])
+            .monitor(wandb.log, prefix="(after map) ", clock=ticking(0.02))
+        )
+        assert len(stream.collect()) == 30
+        summary = dict(run.summary)
+    finally:
+        run.finish()
+    assert summary["(before map) IOPS number/s"] == 100.0
+    assert summary["(after map) IOPS number/s"] == 50.0
+    assert summary["(after map) throughput MB/s"] == round(5 * 1024 / 2**20 / 0.1, 2)
+    files = list(Path(tmp_path).rglob("*.wandb"))
+    assert files and files[0].stat().st_size > 0
+
+
+def test_metrics_reach_a_real_mlflow_sqlite_store_with_steps(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run() as run:
+            IterableSource(items(12)).monitor(WithStep(mlflow.log_metrics), prefix="load_", clock=ticking()).join()
+        history = MlflowClient(tracking_uri=uri).get_metric_history(run.info.run_id, "load_IOPS number/s")
+    finally:
+        mlflow.set_tracking_uri("")
+    assert [m.step for m in history] == list(range(8))
+    assert all(m.value == 100.0 for m in history)

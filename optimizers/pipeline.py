@@ -16,7 +16,8 @@ DEFAULT_PASSES: tuple[Pass, ...] = (
     Pass("push_splits", push_splits, "move rank/worker splits upstream, to the shard keys when legal"),
     Pass("fuse_maps", fuse_maps, "run consecutive map/filter/flatten (+ trailing batched) as one loop"),
 )
-PASS_NAMES: tuple[str, ...] = tuple(p.name for p in DEFAULT_PASSES)
+#: Every name ``disable=`` accepts; insert_monitors runs last, and only when ``compile(monitor=...)`` asks for it.
+PASS_NAMES: tuple[str, ...] = (*(p.name for p in DEFAULT_PASSES), "insert_monitors")
 
 
 def optimize(
@@ -24,7 +25,7 @@ def optimize(
 ) -> tuple[Plan, tuple[Rewrite, ...]]:
     """Run every pass not named in ``disable``; return the optimized plan and all rewrites in order."""
     disabled = set(disable)
-    unknown = disabled - {p.name for p in passes}
+    unknown = disabled - {p.name for p in passes} - set(PASS_NAMES)
     if unknown:
         raise ValueError(
             f"compile(disable=...): unknown pass name(s) {sorted(unknown)}; known passes: {[p.name for p in passes]}"

@@ -23,10 +23,18 @@ class CompileOptions:
     disable: tuple[str, ...] = ()
     backend: str = "threaded"
     inline: bool = True
+    monitor: Any = None  # None; True (stats only); or a callback for every stage's metrics
+    monitor_every: int = 1000
 
     @classmethod
     def checked(
-        cls, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded", inline: bool = True
+        cls,
+        optimize: bool = True,
+        disable: Iterable[str] = (),
+        backend: str = "threaded",
+        inline: bool = True,
+        monitor: Any = None,
+        monitor_every: int = 1000,
     ) -> CompileOptions:
         """Validate at ``compile()`` time, so a typo fails before any data flows."""
         from optimizers import PASS_NAMES
@@ -42,7 +50,13 @@ class CompileOptions:
         for name, value in (("optimize", optimize), ("inline", inline)):
             if not isinstance(value, bool):
                 raise TypeError(f"compile({name}=...): expected a bool, got {type(value).__name__}")
-        return cls(optimize, disable, backend, inline)
+        if monitor is not None and monitor is not True and not callable(monitor):
+            raise TypeError(
+                f"compile(monitor=...): expected a callback (e.g. wandb.log), True or None, got {monitor!r}"
+            )
+        if isinstance(monitor_every, bool) or not isinstance(monitor_every, int) or monitor_every < 1:
+            raise ValueError(f"compile(monitor_every=...): expected an int >= 1, got {monitor_every!r}")
+        return cls(optimize, disable, backend, inline, monitor, monitor_every)
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,14 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     options = options or CompileOptions()
     plan = attach_equalize(plan)  # part of the split's meaning, so also without optimization
     if options.optimize:
-        optimized, rewrites = optimize(plan, options.disable)
+        from optimizers import DEFAULT_PASSES
+        from optimizers.insert_monitors import make_insert_monitors
+
+        passes = DEFAULT_PASSES
+        if options.monitor is not None:
+            callback = None if options.monitor is True else options.monitor
+            passes = (*passes, make_insert_monitors(callback, every=options.monitor_every))
+        optimized, rewrites = optimize(plan, options.disable, passes)
     else:
         optimized, rewrites = plan, (Rewrite("*", "skipped", (), "compile(optimize=False): no pass ran"),)
     check_split_safety(optimized)  # also without optimization: a split below an unseeded shuffle is never a partition
@@ -96,4 +117,5 @@ def open_stream(handle: Any, builtin_root: bool = False) -> Iterator[Any]:
     ctx = RunContext(epoch=handle._epoch_of_chain())
     for nid, h in record_items:
         h.__dict__["_last_state"] = (ctx.state, nid)
+    handle.__dict__["_last_state"] = (ctx.state, compiled.logical.output)  # also a transparent compiled handle
     return compiled.physical.open(ctx)

@@ -139,3 +139,43 @@ def test_metrics_reach_a_real_mlflow_sqlite_store_with_steps(tmp_path, monkeypat
         mlflow.set_tracking_uri("")
     assert [m.step for m in history] == list(range(8))
     assert all(m.value == 100.0 for m in history)
+
+
+def slow_double(x):
+    import time
+
+    time.sleep(0.0005)
+    return 2 * x
+
+
+def plus(x):
+    return x + 1
+
+
+def test_compile_monitor_inserts_one_monitor_per_physical_stage_without_breaking_fusion():
+    calls = []
+    base = IterableSource(range(2000)).map(plus).map(plus).async_map(slow_double, max_workers=8).batched(10)
+    stream = base.compile(monitor=calls.append, monitor_every=100)
+    assert stream.collect() == base.collect()
+    text = str(stream.explain())
+    assert "[fuse_maps] fused 1:map, 2:map" in text  # the two maps still run as one loop
+    assert text.count("[insert_monitors] inserted") == 4
+    prefixes = {k.split(": ")[0] for c in calls for k in c}
+    assert prefixes == {"source(range(0, 2000))", "map(plus) → map(plus)", "async_map(slow_double)", "batched(10)"}
+    stats = stream.stats()
+    assert stats["async_map(slow_double)"]["items"] == 2000 and stats["batched(10)"]["items"] == 200
+    assert stats["async_map(slow_double)"]["items/s"] > 0
+    assert "== Measured in the latest run" in str(stream.explain())
+
+
+def test_user_monitors_stay_and_are_never_doubled_and_the_pass_can_be_disabled():
+    mine = []
+    stream = IterableSource(range(50)).map(plus).monitor(mine.append, prefix="mine ").map(plus)
+    auto = stream.compile(monitor=True)
+    assert len(auto.collect()) == 50 and len(mine) == 46
+    text = str(auto.explain(stage="optimized"))
+    assert "monitor('mine ')" in text and "monitor(after monitor" not in text
+    off = stream.compile(monitor=True, disable=["insert_monitors"])
+    assert "insert_monitors] skipped" in str(off.explain()) and off.collect() == list(range(2, 52))
+    with pytest.raises(TypeError, match="monitor"):
+        stream.compile(monitor="yes")

@@ -16,7 +16,7 @@ def explain(handle: Any, stage: str | None = None) -> Explanation:
     """Compile ``handle``'s plan (nothing runs) and explain it."""
     from squirrel_graph.stream.composable import build_plan
 
-    return Explanation(compile_plan(build_plan(handle), handle._compile_options()), stage)
+    return Explanation(compile_plan(build_plan(handle), handle._compile_options()), stage, handle.stats())
 
 
 def _split_notes(rewrites: tuple[Any, ...]) -> dict[str, str]:
@@ -44,11 +44,12 @@ def _plan_lines(plan: Plan, notes: dict[str, str] | None = None) -> list[str]:
 class Explanation:
     """What the optimizer did to a stream, and why. ``str()`` is text; Jupyter shows an SVG."""
 
-    def __init__(self, compiled: Compiled, stage: str | None = None) -> None:
+    def __init__(self, compiled: Compiled, stage: str | None = None, stats: dict[str, Any] | None = None) -> None:
         if stage is not None and stage not in STAGES:
             raise ValueError(f"explain(stage=...): expected one of {STAGES} or None, got {stage!r}")
         self.compiled = compiled
         self.stage = stage
+        self.stats = stats or {}  # measured by monitors in the latest run, if any
 
     # ------------------------------------------------------------------ data
     @property
@@ -79,6 +80,12 @@ class Explanation:
                 feeds = f"  <- {ins}" if ins else ""
                 note = f"\n      {s.note}" if s.note else ""
                 out.append(f"  #{i} [{s.backend}] {s.name}  (nodes {', '.join(s.node_ids)}){feeds}{note}")
+        if self.stats:
+            out.append("== Measured in the latest run (what reached each monitor) ==")
+            for name, s in self.stats.items():
+                out.append(
+                    f"  {name}: {s['items']} items in {s['seconds']:.3f} s, {s['items/s']:,} items/s, {s['MB/s']} MB/s"
+                )
         out.append("== Rewrites ==")
         out += [f"  {r}" for r in c.rewrites] or ["  (none)"]
         return "\n".join(out)
@@ -99,7 +106,7 @@ class Explanation:
         if "optimized" in self._stages():
             _add_plan(g, c.optimized, "O", "Optimized plan", _split_notes(c.rewrites))
         if "physical" in self._stages():
-            _add_physical(g, c.physical)
+            _add_physical(g, c.physical, self.stats)
         notes = [str(r) for r in c.rewrites] or ["(no rewrites)"]
         wrapped = [line for n in notes for line in textwrap.wrap(n, 100, subsequent_indent="    ")]
         text = "\\l".join(_escape(n) for n in wrapped) + "\\l"
@@ -168,12 +175,15 @@ def _head(plan: Plan, prefix: str, nid: str) -> str:
     return _gid(prefix, node.node_ids[0]) if isinstance(node, Fused) else _gid(prefix, nid)
 
 
-def _add_physical(g: Any, physical: Any) -> None:
+def _add_physical(g: Any, physical: Any, stats: dict[str, Any]) -> None:
     with g.subgraph(name="cluster_P") as sub:
         sub.attr(label="Physical stages", style="rounded", color="gray50")
         for i, s in enumerate(physical.stages):
             color = "lightblue" if len(s.node_ids) > 1 else "white"
             note = f"\n({s.note})" if s.note else ""
+            measured = stats.get(s.name)  # the monitor after this stage, in the latest run
+            if measured:
+                note += f"\nmeasured: {measured['items/s']:,} items/s"
             sub.node(_gid("P", s.sid), _escape(f"#{i} [{s.backend}]\n{s.name}{note}"), fillcolor=color)
             for inp in s.inputs:
                 sub.edge(_gid("P", inp.sid), _gid("P", s.sid))

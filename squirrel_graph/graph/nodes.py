@@ -435,8 +435,11 @@ class Monitor(Node):
     interval: float | None = None
     clock: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    auto: bool = False  # inserted by compile(monitor=...), not written by the user
 
     def label(self) -> str:
+        if self.auto:
+            return f"monitor(after {self.prefix[:-2]})"
         return f"monitor({self.prefix!r})" if self.prefix else "monitor"
 
     def params(self) -> dict[str, Any]:

@@ -69,17 +69,33 @@ class Composable:
         return build_plan(self)
 
     def compile(
-        self, optimize: bool = True, disable: Iterable[str] = (), backend: str = "threaded", inline: bool = True
+        self,
+        optimize: bool = True,
+        disable: Iterable[str] = (),
+        backend: str = "threaded",
+        inline: bool = True,
+        monitor: Any = None,
+        monitor_every: int = 1000,
     ) -> Composable:
         """A new handle (same API) that runs this stream with the given optimizer and backend settings.
 
         ``disable`` names passes to skip (see ``optimizers.PASS_NAMES``); ``optimize=False`` runs the logical
-        plan as written; ``inline=False`` keeps generated loops from inlining simple pure functions.
-        Compilation itself happens at iteration, in the iterating process.
+        plan as written; ``inline=False`` keeps generated loops from inlining simple pure functions;
+        ``monitor=callback`` (or ``True``) puts a monitor after every physical stage, named after it, reporting
+        every ``monitor_every`` items (see :meth:`stats`). Compilation happens at iteration, in that process.
         """
         from squirrel_graph.compiler import CompileOptions
 
-        return _Compiled(self, CompileOptions.checked(optimize, disable, backend, inline))
+        options = CompileOptions.checked(optimize, disable, backend, inline, monitor, monitor_every)
+        return _Compiled(self, options)
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per monitor (every stage with ``compile(monitor=...)``), for the latest run in this process, so far:
+        items seen, seconds since the run started, items/s and MB/s of what reached it."""
+        last = self.__dict__.get("_last_state")
+        if last is None:
+            return {}
+        return {s.label: s.as_dict() for s in last[0].values() if hasattr(s, "as_dict")}
 
     def explain(self, stage: str | None = None) -> Any:
         """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz)."""

@@ -360,6 +360,25 @@ def annotated(iterable: Iterable[Any], stage: str, node_id: str) -> Iterator[Any
         raise
 
 
+class MonitorStats:
+    """What reached one monitor in one run: items, bytes, and the clock at the start and at the last item."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.items = 0
+        self.bytes = 0
+        self.start = self.last = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        seconds = self.last - self.start
+        return {
+            "items": self.items,
+            "seconds": round(seconds, 6),
+            "items/s": round(self.items / seconds, 2) if seconds > 0 else 0.0,
+            "MB/s": round(self.bytes / 2**20 / seconds, 2) if seconds > 0 else 0.0,
+        }
+
+
 def monitor_(
     iterable: Iterable[Any],
     callback: Callable[..., Any],
@@ -374,6 +393,7 @@ def monitor_(
     kwargs: Any,
     stage: str,
     node_id: str,
+    stats: MonitorStats,
 ) -> Iterator[Any]:
     """Items unchanged; ``callback({prefix}IOPS number/s, {prefix}throughput {unit}/s)`` over the last
     ``window_size`` items, timed from the arrival of the item before the window (the start, for the first)."""
@@ -384,15 +404,19 @@ def monitor_(
         return
     iops_key, tp_key = f"{prefix}IOPS number/s", f"{prefix}throughput {unit}/s"
     scale = UNITS[unit]
-    stamps: deque[float] = deque([clock()], maxlen=window_size + 1)
+    start = clock()
+    stats.start = start
+    stamps: deque[float] = deque([start], maxlen=window_size + 1)
     sizes: deque[int] = deque(maxlen=window_size)
     seen = 0
     last_call: float | None = None
     for item in iterable:
         now = clock()
         stamps.append(now)
-        sizes.append(estimate_size(item) if throughput else 0)
+        size = estimate_size(item) if throughput else 0
+        sizes.append(size)
         seen += 1
+        stats.items, stats.bytes, stats.last = seen, stats.bytes + size, now
         if seen >= window_size and (seen - window_size) % every == 0:
             if interval is None or last_call is None or now - last_call >= interval:
                 duration = now - stamps[0]
@@ -401,6 +425,9 @@ def monitor_(
                     tp_key: round(sum(sizes) / scale / duration, 2) if throughput and duration > 0 else 0.0,
                 }
                 last_call = now
+                if callback is None:
+                    yield item
+                    continue
                 try:
                     callback(metrics, **kwargs)
                 except Exception as exc:

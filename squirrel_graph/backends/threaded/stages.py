@@ -198,7 +198,10 @@ def _monitor(nid: str, node: Monitor) -> Runner:
     label = node.label()
     clock = node.clock or DEFAULT_CLOCK
 
+    name = node.prefix[:-2] if node.auto else label  # stats are keyed by the stage a monitor measures
+
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        stats = ctx.state.setdefault(nid, ops.MonitorStats(name))
         return ops.monitor_(
             inputs[0](),
             node.callback,
@@ -213,6 +216,7 @@ def _monitor(nid: str, node: Monitor) -> Runner:
             dict(node.kwargs),
             label,
             nid,
+            stats,
         )
 
     return run

@@ -45,7 +45,8 @@ def metrics_throughput(size: int, duration: float, unit: str = "bytes") -> float
 
 def estimate_size(item: Any, _depth: int = 0) -> int:
     """A cheap size in bytes, without pickling: ``nbytes`` of arrays/tensors, ``len`` of bytes/str, the sum over
-    containers (a few levels deep), 8 for numbers, ``sys.getsizeof`` otherwise."""
+    containers (a few levels deep; long lists extrapolated from their first items), 8 for numbers,
+    ``sys.getsizeof`` otherwise."""
     nbytes = getattr(item, "nbytes", None)
     if isinstance(nbytes, int):
         return nbytes
@@ -57,6 +58,8 @@ def estimate_size(item: Any, _depth: int = 0) -> int:
         if isinstance(item, dict):
             return sum(estimate_size(v, _depth + 1) for v in item.values()) + 8 * len(item)
         if isinstance(item, (list, tuple)):
+            if len(item) > 8:  # a batch: extrapolate from its first items instead of visiting all of them
+                return sum(estimate_size(v, _depth + 1) for v in item[:4]) * len(item) // 4
             return sum(estimate_size(v, _depth + 1) for v in item)
     numel = getattr(item, "numel", None)  # a torch tensor without nbytes
     if callable(numel) and hasattr(item, "element_size"):

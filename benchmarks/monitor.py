@@ -3,7 +3,7 @@
     python benchmarks/monitor.py [--repeats 5]
 
 (i) workload (a) of run.py with one monitor after ``batched(100)``; (ii) one monitor between two maps of
-workload (a), with the default settings (a callback per item, as squirrel-core) and with ``every=1000``;
+workload (a), with the default settings (a callback every 1000 items) and with ``every=1`` (squirrel-core's mode);
 (iii) ``compile(monitor=...)`` on the async_map sleep workload (b) preceded by a fused map stage.
 """
 
@@ -40,9 +40,14 @@ def a_monitor_after_batched():
     return consume(s)
 
 
-def a_monitor_between_maps(**kw):
+def a_monitor_between_maps(inline=True, **kw):
     s = IterableSource(range(w.N_ITEMS)).map(w.f1).monitor(sink, **kw).map(w.f2).map(w.f3).filter(w.p)
-    return consume(s.batched(w.BATCH))
+    return consume(s.batched(w.BATCH).compile(inline=inline))
+
+
+def a_plain_calls():
+    s = IterableSource(range(w.N_ITEMS)).map(w.f1).map(w.f2).map(w.f3).filter(w.p).batched(w.BATCH)
+    return consume(s.compile(inline=False))
 
 
 def b_plain():
@@ -64,15 +69,23 @@ def main():
             "plain": a_plain,
             "after_batched": a_monitor_after_batched,
             "between_maps_default": a_monitor_between_maps,
-            "between_maps_every_1000": lambda: a_monitor_between_maps(every=1000),
+            "between_maps_every_1": lambda: a_monitor_between_maps(every=1),
+            "plain_calls": a_plain_calls,
+            "between_maps_default_calls": lambda: a_monitor_between_maps(inline=False),
         },
         args.repeats,
     )
     b = w.interleaved({"plain": b_plain, "compile_monitor": b_compiled_monitor}, args.repeats)
     rows = {
         "(i) monitor after batched(100)": a["after_batched"]["best_s"] / a["plain"]["best_s"],
-        "(ii) monitor between two maps, defaults (every=1)": a["between_maps_default"]["best_s"] / a["plain"]["best_s"],
-        "(ii) monitor between two maps, every=1000": a["between_maps_every_1000"]["best_s"] / a["plain"]["best_s"],
+        "(ii) monitor between two maps, defaults (every=1000)": a["between_maps_default"]["best_s"]
+        / a["plain"]["best_s"],
+        "(ii) monitor between two maps, every=1 (squirrel-core's mode)": a["between_maps_every_1"]["best_s"]
+        / a["plain"]["best_s"],
+        "(ii) the same with compile(inline=False) (f1..p called, as in a hand loop)": a["between_maps_default_calls"][
+            "best_s"
+        ]
+        / a["plain_calls"]["best_s"],
         "(iii) compile(monitor=...) on async_map + fused map": b["compile_monitor"]["best_s"] / b["plain"]["best_s"],
     }
     print("| case | time vs the same run without monitors |\n|---|---|")

@@ -27,7 +27,7 @@ def items(n, nbytes=1024):
 def test_items_10ms_apart_give_exactly_100_iops_and_nbytes_throughput():
     calls = []
     stream = IterableSource(items(7)).monitor(
-        lambda m, **kw: calls.append((m, kw)), prefix="p ", window_size=3, clock=ticking(), step=1
+        lambda m, **kw: calls.append((m, kw)), prefix="p ", window_size=3, every=1, clock=ticking(), step=1
     )
     assert len(stream.collect()) == 7
     assert len(calls) == 5  # squirrel-core's count: one call per item once the window is full
@@ -41,21 +41,24 @@ def test_items_10ms_apart_give_exactly_100_iops_and_nbytes_throughput():
 def test_window_size_1_works_and_units_change_the_key():
     calls = []
     conf = MetricsConf(throughput_unit="KB")
-    IterableSource(items(4, 2048)).monitor(calls.append, metrics_conf=conf, window_size=1, clock=ticking(0.5)).join()
+    IterableSource(items(4, 2048)).monitor(
+        calls.append, metrics_conf=conf, window_size=1, every=1, clock=ticking(0.5)
+    ).join()
     assert len(calls) == 4
     assert calls[-1] == {"IOPS number/s": 2.0, "throughput KB/s": 4.0}  # 1 item / 0.5 s; 2 KB / 0.5 s
 
 
 def test_metrics_can_be_switched_off_and_the_class_default_works():
     calls = []
-    IterableSource(items(6)).monitor(calls.append, metrics_conf=MetricsConf(throughput=False), clock=ticking()).join()
+    conf = MetricsConf(throughput=False)
+    IterableSource(items(6)).monitor(calls.append, metrics_conf=conf, every=1, clock=ticking()).join()
     assert calls[0]["throughput MB/s"] == 0.0 and calls[0]["IOPS number/s"] == 100.0
     off = []
     out = IterableSource([1, 2]).monitor(off.append, metrics_conf=MetricsConf(iops=False, throughput=False)).collect()
     assert out == [1, 2] and off == []
     assert MetricsConf().asdict() == {"iops": True, "throughput": True, "throughput_unit": "MB"}
     more = []
-    IterableSource(items(5)).monitor(more.append, metrics_conf=MetricsConf).join()  # squirrel-core's default
+    IterableSource(items(5)).monitor(more.append, metrics_conf=MetricsConf, every=1).join()  # squirrel-core's default
     assert len(more) == 1
 
 
@@ -64,7 +67,7 @@ def test_every_and_interval_limit_the_calls():
     IterableSource(items(20)).monitor(every.append, window_size=2, every=5, clock=ticking()).join()
     assert len(every) == 4  # at items 2, 7, 12, 17
     timed = []
-    IterableSource(items(20)).monitor(timed.append, window_size=2, interval=0.05, clock=ticking()).join()
+    IterableSource(items(20)).monitor(timed.append, window_size=2, every=1, interval=0.05, clock=ticking()).join()
     assert len(timed) == 4  # one call per 50 ms of a 10 ms clock: items 2, 7, 12, 17
 
 
@@ -96,7 +99,7 @@ def test_a_failing_callback_names_the_monitor_stage():
         raise RuntimeError("tracker down")
 
     with pytest.raises(RuntimeError) as info:
-        IterableSource(items(6)).monitor(broken, prefix="train ").join()
+        IterableSource(items(6)).monitor(broken, prefix="train ", every=1).join()
     assert any("monitor('train ')" in n for n in info.value.__notes__)
 
 
@@ -109,9 +112,9 @@ def test_two_monitors_log_two_prefixed_series_to_a_real_offline_wandb_run(tmp_pa
     try:
         stream = (
             IterableSource(items(30, 4096))
-            .monitor(wandb.log, prefix="(before map) ", clock=ticking(0.01))
+            .monitor(wandb.log, prefix="(before map) ", every=1, clock=ticking(0.01))
             .map(lambda x: x[:1024])
-            .monitor(wandb.log, prefix="(after map) ", clock=ticking(0.02))
+            .monitor(wandb.log, prefix="(after map) ", every=1, clock=ticking(0.02))
         )
         assert len(stream.collect()) == 30
         summary = dict(run.summary)
@@ -133,7 +136,8 @@ def test_metrics_reach_a_real_mlflow_sqlite_store_with_steps(tmp_path, monkeypat
     mlflow.set_tracking_uri(uri)
     try:
         with mlflow.start_run() as run:
-            IterableSource(items(12)).monitor(WithStep(mlflow.log_metrics), prefix="load_", clock=ticking()).join()
+            log = WithStep(mlflow.log_metrics)
+            IterableSource(items(12)).monitor(log, prefix="load_", every=1, clock=ticking()).join()
         history = MlflowClient(tracking_uri=uri).get_metric_history(run.info.run_id, "load_IOPS number/s")
     finally:
         mlflow.set_tracking_uri("")
@@ -170,7 +174,7 @@ def test_compile_monitor_inserts_one_monitor_per_physical_stage_without_breaking
 
 def test_user_monitors_stay_and_are_never_doubled_and_the_pass_can_be_disabled():
     mine = []
-    stream = IterableSource(range(50)).map(plus).monitor(mine.append, prefix="mine ").map(plus)
+    stream = IterableSource(range(50)).map(plus).monitor(mine.append, prefix="mine ", every=1).map(plus)
     auto = stream.compile(monitor=True)
     assert len(auto.collect()) == 50 and len(mine) == 46
     text = str(auto.explain(stage="optimized"))
@@ -179,3 +183,42 @@ def test_user_monitors_stay_and_are_never_doubled_and_the_pass_can_be_disabled()
     assert "insert_monitors] skipped" in str(off.explain()) and off.collect() == list(range(2, 52))
     with pytest.raises(TypeError, match="monitor"):
         stream.compile(monitor="yes")
+
+
+class ItemClock:
+    """Time driven by the items: a map before the monitor sets it to 10 ms x the item's index."""
+
+    now = 0.0
+
+    @classmethod
+    def at(cls, i):
+        cls.now = 0.01 * (i + 1)
+        return i
+
+    @classmethod
+    def read(cls):
+        return cls.now
+
+
+def test_default_sampled_monitor_runs_inside_the_fused_loop_with_exact_rates():
+    calls = []
+    ItemClock.now = 0.0
+    stream = (
+        IterableSource(range(1000))
+        .map(ItemClock.at)
+        .monitor(calls.append, prefix="m ", every=100, clock=ItemClock.read)
+        .map(plus)
+    )
+    assert stream.collect() == list(range(1, 1001))
+    assert len(calls) == 10
+    assert all(c["m IOPS number/s"] == 100.0 for c in calls)
+    assert calls[0]["m throughput MB/s"] == round(8 * 100 / 2**20, 2)
+    text = str(stream.explain())
+    assert "fused 1:map, 2:monitor, 3:map" in text  # no stage boundary, no generator per item
+
+
+def test_stats_count_every_item_even_between_samples():
+    stream = IterableSource(range(1234)).map(plus).monitor(lambda m: None, prefix="x ", every=100).map(plus)
+    assert len(stream.collect()) == 1234
+    stats = stream.stats()
+    assert stats["monitor('x ')"]["items"] == 1234

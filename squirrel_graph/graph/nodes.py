@@ -437,6 +437,15 @@ class Monitor(Node):
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     auto: bool = False  # inserted by compile(monitor=...), not written by the user
 
+    @property
+    def sampled(self) -> bool:
+        """Sampled monitors (``every > 1``) cost a counter per item and run inside fused loops."""
+        return self.every > 1
+
+    @property
+    def fusable(self) -> bool:  # type: ignore[override]
+        return self.sampled
+
     def label(self) -> str:
         if self.auto:
             return f"monitor(after {self.prefix[:-2]})"

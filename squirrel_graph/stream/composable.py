@@ -280,14 +280,18 @@ class Composable:
         prefix: str | None = None,
         metrics_conf: Any = None,
         window_size: int = 5,
-        every: int = 1,
+        every: int = 1000,
         interval: float | None = None,
         clock: Callable[[], float] | None = None,
         **kw: Any,
     ) -> Composable:
         """Report ``{prefix}IOPS number/s`` and ``{prefix}throughput {unit}/s`` of the items reaching this point to
-        ``callback(metrics, **kw)`` (e.g. ``wandb.log``, ``mlflow.log_metrics``), over the last ``window_size``
-        items, at most every ``every`` items and every ``interval`` seconds. Items pass through unchanged."""
+        ``callback(metrics, **kw)`` (e.g. ``wandb.log``, ``mlflow.log_metrics``). Items pass through unchanged.
+
+        By default the callback runs every ``every=1000`` items, with metrics over the items since the previous
+        call; the monitor then costs one counter per item and runs inside fused loops. ``every=1`` is
+        squirrel-core's mode: a call per item over the last ``window_size`` items. ``interval`` (seconds) further
+        limits how often the callback runs."""
         from squirrel_graph.metrics import MetricsConf, check_unit
 
         check_callable("monitor", "callback", callback)

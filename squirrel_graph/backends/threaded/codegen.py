@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from squirrel_graph.backends.threaded.inline import inline_expression
+from squirrel_graph.backends.threaded.ops import MonitorProbe
 from squirrel_graph.errors import annotate
-from squirrel_graph.graph import Batched, Filter, Flatten, Map, Node
+from squirrel_graph.graph import Batched, Filter, Flatten, Map, Monitor, Node
 
 _CODE_CACHE: dict[str, Callable[..., Any]] = {}
 
@@ -31,8 +32,8 @@ class FusedLoop:
     args: tuple[Any, ...]  # (meta, *user callables); meta = (line -> node index, labels, node ids)
     inlined: tuple[str, ...] = ()
 
-    def open(self, src: Iterator[Any]) -> Iterator[Any]:
-        return _compiled(self.source)(src, *self.args)
+    def open(self, src: Iterator[Any], ctx: Any = None) -> Iterator[Any]:
+        return _compiled(self.source)(src, self.args[0], ctx, *self.args[1:])
 
 
 def _bind(fn: Any, kwargs: Any) -> Any:
@@ -71,6 +72,11 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
         return name
 
     emit("")  # the def line is filled in once all parameters are known
+    probes = [i for i, n in enumerate(body) if isinstance(n, Monitor)]
+    for i in probes:  # a sampled monitor: a counter in the loop, a probe object per run
+        emit(f"    _p{i} = {arg(functools.partial(MonitorProbe, body[i], node_ids[i]))}(_ctx)")
+        emit(f"    _c{i} = 0")
+        emit(f"    _d{i} = _p{i}.due")
     if batched is not None:
         emit("    _b = []")
         emit("    _add = _b.append")
@@ -87,6 +93,10 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
         elif isinstance(node, Flatten):
             emit(f"{pad}for _x in _x:", i)
             depth += 1
+        elif isinstance(node, Monitor):
+            emit(f"{pad}_c{i} += 1", i)
+            emit(f"{pad}if _c{i} >= _d{i}:", i)
+            emit(f"{pad}    _d{i} = _p{i}(_x, _c{i})", i)
         else:  # pragma: no cover - fuse_maps only builds runs of the kinds above
             raise TypeError(f"cannot generate a fused loop for {node.label()}")
     pad = "    " * depth
@@ -106,7 +116,11 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
     emit("    except Exception as _e:")
     emit("        _annotate_fused(_e, _meta)")
     emit("        raise")
-    lines[0] = f"def _fused(_src, _meta{''.join(', ' + p for p in params)}):"
+    if probes:
+        emit("    finally:")
+        for i in probes:
+            emit(f"        _p{i}.finish(_c{i})")
+    lines[0] = f"def _fused(_src, _meta, _ctx{''.join(', ' + p for p in params)}):"
     source = "\n".join(lines) + "\n"
     meta = (owner, tuple(n.label() for n in nodes), tuple(node_ids))
     return FusedLoop(source, (meta, *args), tuple(inlined))

@@ -434,3 +434,57 @@ def monitor_(
                     annotate(exc, stage, node_id)
                     raise
         yield item
+
+
+class MonitorProbe:
+    """A sampled monitor inside a generated loop: the loop counts items and calls the probe every ``every``-th;
+    metrics cover the items since the previous call (the sampled item's size stands for theirs)."""
+
+    def __init__(self, node: Any, node_id: str, ctx: Any) -> None:
+        from squirrel_graph.metrics import DEFAULT_CLOCK, UNITS
+
+        self.node, self.node_id = node, node_id
+        self.clock = node.clock or DEFAULT_CLOCK
+        self.scale = UNITS[node.unit]
+        self.iops_key = f"{node.prefix}IOPS number/s"
+        self.tp_key = f"{node.prefix}throughput {node.unit}/s"
+        name = node.prefix[:-2] if node.auto else node.label()
+        self.stats = ctx.state.setdefault(node_id, MonitorStats(name)) if ctx is not None else MonitorStats(name)
+        self.last_t = self.stats.start = self.stats.last = self.clock()
+        self.last_n = 0
+        self.last_call: float | None = None
+        self.size = 0
+        self.due = node.every
+
+    def __call__(self, item: Any, count: int) -> int:
+        from squirrel_graph.metrics import estimate_size
+
+        node = self.node
+        now = self.clock()
+        items, seconds = count - self.last_n, now - self.last_t
+        if node.throughput:
+            self.size = estimate_size(item)
+        stats = self.stats
+        stats.items, stats.bytes, stats.last = count, stats.bytes + self.size * items, now
+        if node.callback is not None and (node.iops or node.throughput):
+            if node.interval is None or self.last_call is None or now - self.last_call >= node.interval:
+                rate = items / seconds if seconds > 0 else 0.0
+                metrics = {
+                    self.iops_key: round(rate, 2) if node.iops else 0,
+                    self.tp_key: round(self.size * rate / self.scale, 2) if node.throughput else 0.0,
+                }
+                self.last_call = now
+                try:
+                    node.callback(metrics, **node.kwargs)
+                except Exception as exc:
+                    annotate(exc, node.label(), self.node_id)
+                    raise
+        self.last_t, self.last_n = now, count
+        return count + node.every
+
+    def finish(self, count: int) -> None:
+        """At the end of a run: count the items after the last sample (no callback)."""
+        if count > self.stats.items:
+            self.stats.bytes += self.size * (count - self.stats.items)
+            self.stats.items = count
+            self.stats.last = self.clock()

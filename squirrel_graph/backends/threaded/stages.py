@@ -56,7 +56,7 @@ class ThreadedBackend:
         self.inline = inline
 
     def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
-        if isinstance(node, _LOOP_KINDS):
+        if isinstance(node, _LOOP_KINDS) or (isinstance(node, Monitor) and node.sampled):
             return _fused(nid, node, self.inline)
         if isinstance(node, Shuffle):
             return Lowered(_shuffle(nid, node, plan))
@@ -111,7 +111,7 @@ def _fused(nid: str, node: Node, inline: bool) -> Lowered:
     loop = generate(nodes, ids, inline=inline)
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return loop.open(inputs[0]())
+        return loop.open(inputs[0](), ctx)
 
     note = f"generated loop; inlined {', '.join(loop.inlined)}" if loop.inlined else "generated loop"
     return Lowered(run, note)

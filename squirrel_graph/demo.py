@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.items / elapsed:,.0f} samples/s\n"
     )
 
-    stream = build(url)
+    stream = build(url).compile(monitor=True)  # a monitor after every physical stage, for stats()
     explanation = stream.explain()
     print(explanation)
     svg = explanation.render(out / "plan.svg")
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         f"read {args.items} samples and kept {items} in {batches} batches in {elapsed:.2f} s: "
         f"{args.items / elapsed:,.0f} samples/s read, {items / elapsed:,.0f} kept items/s"
     )
+    print("\nper-stage stats of that run (what left each stage):")
+    for stage, s in stream.stats().items():
+        print(f"  {stage:<70.70} {s['items']:>7} items {s['items/s']:>12,.0f} items/s {s['MB/s']:>8} MB/s")
     stream_to_dataloader(url, args.items)
 
 

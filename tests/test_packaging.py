@@ -47,6 +47,7 @@ def test_demo_prints_explain_writes_svg_and_reports_throughput(tmp_path):
     assert "== Optimized plan" in proc.stdout and "[fuse_maps] fused" in proc.stdout
     assert "samples/s read" in proc.stdout and "wrote 2000 samples in 4 shards" in proc.stdout
     assert "2000 of 2000 samples through the DataLoader" in proc.stdout and "reached the key listing" in proc.stdout
+    assert "per-stage stats" in proc.stdout and "async_map(slow_lookup)" in proc.stdout.split("per-stage stats")[1]
     assert (tmp_path / "plan.svg").read_text().count("<svg") == 1
 
 

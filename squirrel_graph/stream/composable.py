@@ -95,7 +95,9 @@ class Composable:
         last = self.__dict__.get("_last_state")
         if last is None:
             return {}
-        return {s.label: s.as_dict() for s in last[0].values() if hasattr(s, "as_dict")}
+        found = [(nid, s) for nid, s in last[0].items() if hasattr(s, "as_dict")]
+        found.sort(key=lambda entry: int(entry[0].split(":", 1)[0].split(".", 1)[0]))  # source first
+        return {s.label: s.as_dict() for _, s in found}
 
     def explain(self, stage: str | None = None) -> Any:
         """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz)."""

@@ -454,12 +454,15 @@ class MonitorProbe:
         self.last_n = 0
         self.last_call: float | None = None
         self.size = 0
-        self.due = node.every
+        self.due = 1  # the first item is sampled for its size (no callback), so short runs get a throughput too
 
     def __call__(self, item: Any, count: int) -> int:
         from squirrel_graph.metrics import estimate_size
 
         node = self.node
+        if count < node.every:  # the first item: only its size
+            self.size = estimate_size(item) if node.throughput else 0
+            return node.every
         now = self.clock()
         items, seconds = count - self.last_n, now - self.last_t
         if node.throughput:

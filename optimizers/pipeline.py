@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from optimizers.base import Pass, Rewrite
+from optimizers.collapse_dask import collapse_dask
 from optimizers.eliminate_noops import eliminate_noops
 from optimizers.fuse_maps import fuse_maps
 from optimizers.push_splits import push_splits
 from squirrel_graph.graph import Plan
 
-#: Passes in the order they run. Later issues add collapse_dask and insert_monitors here.
+#: Passes in the order they run (insert_monitors is appended when ``compile(monitor=...)`` asks for it).
 DEFAULT_PASSES: tuple[Pass, ...] = (
     Pass("eliminate_noops", eliminate_noops, "drop shuffle(size<2) and take(None)"),
     Pass("push_splits", push_splits, "move rank/worker splits upstream, to the shard keys when legal"),
     Pass("fuse_maps", fuse_maps, "run consecutive map/filter/flatten (+ trailing batched) as one loop"),
+    Pass("collapse_dask", collapse_dask, "consecutive dask_maps + materialize_dask -> one task per item"),
 )
 #: Every name ``disable=`` accepts; insert_monitors runs last, and only when ``compile(monitor=...)`` asks for it.
 PASS_NAMES: tuple[str, ...] = (*(p.name for p in DEFAULT_PASSES), "insert_monitors")

@@ -91,7 +91,9 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     else:
         optimized, rewrites = plan, (Rewrite("*", "skipped", (), "compile(optimize=False): no pass ran"),)
     check_split_safety(optimized)  # also without optimization: a split below an unseeded shuffle is never a partition
-    physical = lower(optimized, [ThreadedBackend(inline=options.inline)])
+    from squirrel_graph.backends.dask import DaskBackend
+
+    physical = lower(optimized, [ThreadedBackend(inline=options.inline), DaskBackend()])
     return Compiled(plan, optimized, rewrites, physical, options)
 
 

@@ -48,3 +48,18 @@ def s3_options(s3_endpoint):
     fs.mkdir(bucket)
     fs.invalidate_cache()
     return bucket, options
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real dask.distributed LocalCluster (2 worker processes on 127.0.0.1), shared by the whole run."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()

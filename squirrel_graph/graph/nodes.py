@@ -456,6 +456,54 @@ class Monitor(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class DaskMap(Node):
+    """Wraps each item in a ``dask.delayed`` call of ``fn`` (nothing is computed until materialized)."""
+
+    kind: ClassVar[str] = "dask_map"
+    per_item: ClassVar[bool] = True
+    fn: Any = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return f"dask_map({callable_name(self.fn)})"
+
+
+@dataclass(frozen=True, eq=False)
+class MaterializeDask(Node):
+    """Computes the delayed items, in order, at most ``buffer`` at a time (squirrel-core's materialize_dask)."""
+
+    kind: ClassVar[str] = "materialize_dask"
+    per_item: ClassVar[bool] = True
+    buffer: int = 10
+    max_workers: int | None = None
+    partition_size: int = 1
+
+    def label(self) -> str:
+        return "materialize_dask"
+
+    def params(self) -> dict[str, Any]:
+        return {"buffer": self.buffer, "partition_size": self.partition_size}
+
+
+@dataclass(frozen=True, eq=False)
+class DaskTasks(Node):
+    """``k`` consecutive dask_maps and their materialization as one task per item (or per ``partition_size``
+    items) running the composed function on the active dask.distributed Client (or dask's local scheduler)."""
+
+    kind: ClassVar[str] = "dask_tasks"
+    per_item: ClassVar[bool] = True
+    fns: tuple[Any, ...] = ()
+    labels: tuple[str, ...] = ()
+    buffer: int = 10
+    max_workers: int | None = None
+    partition_size: int = 1
+
+    def label(self) -> str:
+        per = "item" if self.partition_size == 1 else f"{self.partition_size} items"
+        return f"dask[{' → '.join(self.labels)}: {len(self.fns)} maps -> 1 task per {per}]"
+
+
+@dataclass(frozen=True, eq=False)
 class Barrier(Node):
     """A user hint: no optimization crosses this point. Costs nothing at run time."""
 

@@ -18,12 +18,14 @@ from squirrel_graph.graph import (
     AsyncMap,
     Barrier,
     Batched,
+    DaskMap,
     Filter,
     Flatten,
     IteratorFn,
     IterSource,
     Loop,
     Map,
+    MaterializeDask,
     Monitor,
     Node,
     Opaque,
@@ -319,6 +321,20 @@ class Composable:
             kwargs=kw,
         )
         return _Stage(node, self)
+
+    def dask_map(self, callback: Callable[..., Any], **kw: Any) -> Composable:
+        """Each item becomes ``dask.delayed(callback)(item, **kw)``; nothing runs until ``materialize_dask()``
+        (or the user's ``.compute()``). Consecutive dask_maps are collapsed into one task per item."""
+        check_callable("dask_map", "callback", callback)
+        return _Stage(DaskMap(fn=callback, kwargs=kw), self)
+
+    def materialize_dask(self, buffer: int = 10, max_workers: int | None = None, partition_size: int = 1) -> Composable:
+        """Compute the delayed items in order, at most ``buffer`` tasks in flight, on the active
+        dask.distributed Client (dask's local scheduler without one). ``partition_size`` items share a task."""
+        check_int("materialize_dask", "buffer", buffer, 1)
+        check_int("materialize_dask", "max_workers", max_workers, 1, allow_none=True)
+        check_int("materialize_dask", "partition_size", partition_size, 1)
+        return _Stage(MaterializeDask(buffer=buffer, max_workers=max_workers, partition_size=partition_size), self)
 
     def barrier(self) -> Composable:
         """An optimization boundary: no pass fuses or moves nodes across it. Free at run time."""

@@ -1,0 +1,130 @@
+"""The dask backend: dask_map (delayed items), materialize_dask, and collapsed dask tasks.
+
+dask and distributed are imported when a stage runs. With an active ``dask.distributed`` Client, tasks go to
+it (never created or closed here); otherwise dask's local scheduler computes them.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from squirrel_graph.backends.lowering import Lowered, Opener, RunContext, Runner
+from squirrel_graph.backends.threaded import ops
+from squirrel_graph.graph import DaskMap, DaskTasks, MaterializeDask, Node, Plan
+
+
+class Composed:
+    """``fns[-1](...fns[1](fns[0](x)))``: the body of one collapsed task (picklable if the functions are)."""
+
+    def __init__(self, fns: Sequence[Callable[[Any], Any]]) -> None:
+        self.fns = tuple(fns)
+
+    def __call__(self, item: Any) -> Any:
+        for fn in self.fns:
+            item = fn(item)
+        return item
+
+
+def run_partition(composed: Composed, items: list[Any]) -> list[Any]:
+    """One task: the composed function over a partition of items."""
+    return [composed(x) for x in items]
+
+
+def active_client() -> Any:
+    """The current dask.distributed Client, or None (distributed not installed, or no client)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _local(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` through dask's local scheduler (as squirrel-core's materializer did without a Client)."""
+
+    def call(*args: Any) -> Any:
+        import dask
+
+        return dask.compute(dask.delayed(fn, pure=False)(*args))[0]
+
+    return call
+
+
+def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(it)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+class DaskBackend:
+    """Owns dask_map, materialize_dask and the collapsed dask tasks."""
+
+    name = "dask"
+
+    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
+        if isinstance(node, DaskMap):
+            return Lowered(_dask_map(node))
+        if isinstance(node, MaterializeDask):
+            return Lowered(_materialize(nid, node), needs_close=True)
+        if isinstance(node, DaskTasks):
+            return Lowered(_tasks(nid, node), note=_note(node), needs_close=True)
+        return None
+
+
+def _note(node: DaskTasks) -> str:
+    per = "item" if node.partition_size == 1 else f"{node.partition_size} items"
+    return f"{len(node.fns)} maps -> 1 task per {per}; at most {node.buffer} tasks in flight"
+
+
+def _dask_map(node: DaskMap) -> Runner:
+    fn = functools.partial(node.fn, **node.kwargs) if node.kwargs else node.fn
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        import dask
+
+        wrapped = dask.delayed(fn)
+        return (wrapped(item) for item in inputs[0]())
+
+    return run
+
+
+def _compute_one(delayed: Any) -> Any:
+    import dask
+
+    return dask.compute(delayed)[0]
+
+
+def _materialize(nid: str, node: MaterializeDask) -> Runner:
+    label = node.label()
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return ctx.owns(ops.async_map_(inputs[0], _compute_one, node.buffer, node.max_workers, None, label, nid))
+
+    return run
+
+
+def _tasks(nid: str, node: DaskTasks) -> Runner:
+    label = node.label()
+    work = functools.partial(run_partition, Composed(node.fns))
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        client = active_client()
+        size = node.partition_size
+
+        def chunks() -> Iterator[list[Any]]:
+            return _chunks(inputs[0](), size)
+
+        fn = work if client is not None else _local(work)
+        results = ops.async_map_(chunks, fn, node.buffer, node.max_workers, client, label, nid)
+        return itertools.chain.from_iterable(ctx.owns(results))
+
+    return run
+
+
+__all__ = ["Composed", "DaskBackend", "active_client", "run_partition"]

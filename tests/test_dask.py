@@ -1,0 +1,66 @@
+"""dask: squirrel-core's documented results, collapse_dask's one task per item, on a real LocalCluster."""
+
+from __future__ import annotations
+
+import pytest
+from dask_helpers import fail_on_7, linear_fn, multiply, square
+
+from squirrel_graph import IterableSource
+from squirrel_graph.errors import stage_of
+
+distributed = pytest.importorskip("distributed")
+
+
+def test_documented_examples_on_a_cluster(dask_client):
+    assert IterableSource([1, 2, 3]).async_map(square, executor=dask_client).collect() == [1, 4, 9]
+    assert IterableSource(range(5)).dask_map(linear_fn, a=2).materialize_dask().collect() == [1, 3, 5, 7, 9]
+    assert IterableSource(range(5)).dask_map(multiply, factor=10).materialize_dask().collect() == [0, 10, 20, 30, 40]
+
+
+def test_documented_examples_without_a_client_use_the_local_scheduler():
+    assert IterableSource(range(5)).dask_map(linear_fn, a=2).materialize_dask().collect() == [1, 3, 5, 7, 9]
+    delayed = IterableSource(range(3)).dask_map(square).dask_map(linear_fn).collect()
+    assert [d.compute() for d in delayed] == [1, 2, 5]  # before materialize_dask: dask.delayed objects
+
+
+def test_dask_map_equals_map_equals_async_map(dask_client):
+    items = list(range(40))
+    expected = IterableSource(items).map(square).collect()
+    assert IterableSource(items).dask_map(square).materialize_dask().collect() == expected
+    assert IterableSource(items).async_map(square).collect() == expected
+    uncollapsed = IterableSource(items).dask_map(square).materialize_dask().compile(disable=["collapse_dask"])
+    assert uncollapsed.collect() == expected
+
+
+@pytest.mark.parametrize("partition_size, tasks", [(1, 200), (100, 2), (30, 7)])
+def test_three_dask_maps_run_as_one_task_per_item_or_partition(dask_client, partition_size, tasks):
+    stream = (
+        IterableSource(range(200))
+        .dask_map(square)
+        .dask_map(linear_fn, a=3)
+        .dask_map(multiply, factor=2)
+        .materialize_dask(partition_size=partition_size)
+    )
+    with distributed.get_task_stream(dask_client) as ts:
+        out = stream.collect()
+    assert out == [2 * (3 * x * x + 1) for x in range(200)]
+    assert len(ts.data) == tasks  # squirrel-core ran 3 tasks per item: 600
+    text = str(stream.explain())
+    per = "item" if partition_size == 1 else f"{partition_size} items"
+    assert f"3 maps -> 1 task per {per}" in text and "[dask]" in text
+
+
+def test_an_error_in_a_task_surfaces_at_its_item_with_the_stage_name(dask_client):
+    got = []
+    with pytest.raises(ValueError, match="seven") as info:
+        for x in IterableSource(range(10)).dask_map(fail_on_7).dask_map(square).materialize_dask():
+            got.append(x)
+    assert got == [0, 1, 4, 9, 16, 25, 36]
+    assert "dask_map(fail_on_7)" in stage_of(info.value)
+
+
+def test_bad_dask_arguments():
+    with pytest.raises(TypeError, match="dask_map"):
+        IterableSource([1]).dask_map(3)
+    with pytest.raises(ValueError, match="partition_size"):
+        IterableSource([1]).dask_map(square).materialize_dask(partition_size=0)

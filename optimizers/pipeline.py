@@ -19,7 +19,14 @@ DEFAULT_PASSES: tuple[Pass, ...] = (
     Pass("collapse_dask", collapse_dask, "consecutive dask_maps + materialize_dask -> one task per item"),
 )
 #: Every name ``disable=`` accepts; insert_monitors runs last, and only when ``compile(monitor=...)`` asks for it.
-PASS_NAMES: tuple[str, ...] = (*(p.name for p in DEFAULT_PASSES), "insert_monitors")
+PASS_NAMES: tuple[str, ...] = (
+    "eliminate_noops",
+    "push_splits",
+    "offload_to_dask",
+    "fuse_maps",
+    "collapse_dask",
+    "insert_monitors",
+)
 
 
 def optimize(

@@ -12,7 +12,7 @@ from typing import Any
 
 from squirrel_graph.graph import Plan
 
-BACKENDS = ("threaded",)
+BACKENDS = ("threaded", "dask")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class CompileOptions:
     inline: bool = True
     monitor: Any = None  # None; True (stats only); or a callback for every stage's metrics
     monitor_every: int = 1000
+    client: Any = None  # backend="dask": this dask.distributed Client (None: the active one, else local scheduler)
 
     @classmethod
     def checked(
@@ -35,6 +36,7 @@ class CompileOptions:
         inline: bool = True,
         monitor: Any = None,
         monitor_every: int = 1000,
+        client: Any = None,
     ) -> CompileOptions:
         """Validate at ``compile()`` time, so a typo fails before any data flows."""
         from optimizers import PASS_NAMES
@@ -56,7 +58,12 @@ class CompileOptions:
             )
         if isinstance(monitor_every, bool) or not isinstance(monitor_every, int) or monitor_every < 1:
             raise ValueError(f"compile(monitor_every=...): expected an int >= 1, got {monitor_every!r}")
-        return cls(optimize, disable, backend, inline, monitor, monitor_every)
+        if client is not None:
+            from squirrel_graph.executors import is_dask_client
+
+            if backend != "dask" or not is_dask_client(client):
+                raise ValueError("compile(client=...): expected a dask.distributed.Client, with backend='dask'")
+        return cls(optimize, disable, backend, inline, monitor, monitor_every, client)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,11 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
         from optimizers.insert_monitors import make_insert_monitors
 
         passes = DEFAULT_PASSES
+        if options.backend == "dask":  # before fuse_maps, so a batched after the per-key stages stays local
+            from optimizers.offload_to_dask import PASS as offload
+
+            at = [p.name for p in passes].index("fuse_maps")
+            passes = (*passes[:at], offload, *passes[at:])
         if options.monitor is not None:
             callback = None if options.monitor is True else options.monitor
             passes = (*passes, make_insert_monitors(callback, every=options.monitor_every))
@@ -93,7 +105,7 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     check_split_safety(optimized)  # also without optimization: a split below an unseeded shuffle is never a partition
     from squirrel_graph.backends.dask import DaskBackend
 
-    physical = lower(optimized, [ThreadedBackend(inline=options.inline), DaskBackend()])
+    physical = lower(optimized, [ThreadedBackend(inline=options.inline), DaskBackend(client=options.client)])
     return Compiled(plan, optimized, rewrites, physical, options)
 
 

@@ -17,3 +17,18 @@ def fail_on_7(x):
     if x == 7:
         raise ValueError("seven")
     return x
+
+
+def keep_not_div3(x):
+    return x % 3 != 0
+
+
+def sample_id(s):
+    return s["i"]
+
+
+def slow_id(s):
+    import time
+
+    time.sleep(0.02)
+    return s["i"]

@@ -64,3 +64,51 @@ def test_bad_dask_arguments():
         IterableSource([1]).dask_map(3)
     with pytest.raises(ValueError, match="partition_size"):
         IterableSource([1]).dask_map(square).materialize_dask(partition_size=0)
+
+
+def _store(tmp_path, shards=8, per=10):
+    from torch_helpers import write_store
+
+    url = str(tmp_path / "store")
+    return url, write_store(url, [per] * shards)
+
+
+def test_whole_plan_mode_runs_the_per_key_part_on_the_cluster_with_the_same_items(dask_client, tmp_path):
+    from dask_helpers import keep_not_div3, sample_id
+
+    from squirrel_graph.driver import MessagepackDriver
+
+    url, total = _store(tmp_path)
+    local = MessagepackDriver(url).get_iter().map(sample_id).filter(keep_not_div3).batched(4)
+    remote = local.compile(backend="dask", client=dask_client)
+    with distributed.get_task_stream(dask_client) as ts:
+        got = remote.collect()
+    kept = [i for i in range(total) if i % 3]
+    assert got == local.collect() == [kept[i : i + 4] for i in range(0, len(kept) - len(kept) % 4, 4)]
+    assert len(ts.data) == 8  # one task per shard key
+    text = str(remote.explain())
+    assert "[offload_to_dask] offloaded" in text and "[dask] dask per key[fetch(" in text
+    assert "batched(4)" in text.split("[dask] dask per key")[1]  # batching stays local, after the per-key part
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(dask_client, tmp_path):
+    import os
+    import signal
+    from collections import Counter
+
+    from dask_helpers import slow_id
+
+    from squirrel_graph.driver import MessagepackDriver
+
+    url, total = _store(tmp_path, shards=24, per=5)
+    stream = MessagepackDriver(url).get_iter(max_workers=4).map(slow_id).compile(backend="dask", client=dask_client)
+    pids = dask_client.run(os.getpid)
+    got, killed = [], False
+    for item in stream:
+        got.append(item)
+        if len(got) == 20 and not killed:  # some tasks are running on both workers now
+            os.kill(next(iter(pids.values())), signal.SIGKILL)
+            killed = True
+    assert killed and Counter(got) == Counter(range(total))  # dask rescheduled the lost tasks
+    assert got == sorted(got)  # and the stream stayed in order

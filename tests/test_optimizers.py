@@ -95,7 +95,14 @@ def test_multi_input_plans_fuse_each_branch_separately():
 
 
 def test_pass_names_are_documented_order():
-    assert PASS_NAMES == ("eliminate_noops", "push_splits", "fuse_maps", "collapse_dask", "insert_monitors")
+    assert PASS_NAMES == (
+        "eliminate_noops",
+        "push_splits",
+        "offload_to_dask",
+        "fuse_maps",
+        "collapse_dask",
+        "insert_monitors",
+    )
 
 
 def test_plan_rejects_invalid_graphs():

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from squirrel_graph.errors import LoweringError
-from squirrel_graph.graph import Fused, Node, Plan
+from squirrel_graph.graph import Node, Plan
 
 Opener = Callable[[], Iterator[Any]]
 Runner = Callable[[Sequence[Opener], "RunContext"], Iterator[Any]]
@@ -117,7 +117,7 @@ def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
         else:
             names = [b.name for b in backends]
             raise LoweringError(f"no backend among {names} can run node {nid} ({node.label()})")
-        node_ids = node.node_ids if isinstance(node, Fused) else (nid,)
+        node_ids = getattr(node, "node_ids", None) or (nid,)
         stage = PhysicalStage(
             sid=nid,
             name=node.label(),

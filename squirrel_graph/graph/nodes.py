@@ -504,6 +504,23 @@ class DaskTasks(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class DaskPerKey(Node):
+    """A driver's fetch and the per-item stages after it, run as one dask task per shard key on the cluster."""
+
+    kind: ClassVar[str] = "dask_per_key"
+    per_item: ClassVar[bool] = True
+    fetch: Any = None  # the Fetch node
+    nodes: tuple[Node, ...] = ()  # flatten / fused / map / filter nodes applied to each shard's samples
+    node_ids: tuple[str, ...] = ()
+
+    def labels(self) -> list[str]:
+        return [self.fetch.label(), *(n.label() for n in self.nodes)]
+
+    def label(self) -> str:
+        return "dask per key[" + " → ".join(self.labels()) + "]"
+
+
+@dataclass(frozen=True, eq=False)
 class Barrier(Node):
     """A user hint: no optimization crosses this point. Costs nothing at run time."""
 

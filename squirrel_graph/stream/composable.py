@@ -78,17 +78,20 @@ class Composable:
         inline: bool = True,
         monitor: Any = None,
         monitor_every: int = 1000,
+        client: Any = None,
     ) -> Composable:
         """A new handle (same API) that runs this stream with the given optimizer and backend settings.
 
         ``disable`` names passes to skip (see ``optimizers.PASS_NAMES``); ``optimize=False`` runs the logical
         plan as written; ``inline=False`` keeps generated loops from inlining simple pure functions;
         ``monitor=callback`` (or ``True``) puts a monitor after every physical stage, named after it, reporting
-        every ``monitor_every`` items (see :meth:`stats`). Compilation happens at iteration, in that process.
+        every ``monitor_every`` items (see :meth:`stats`); ``backend="dask"`` runs a driver's per-key
+        fetch/decode/maps as one task per shard on ``client`` (or the active dask.distributed Client).
+        Compilation happens at iteration, in the iterating process.
         """
         from squirrel_graph.compiler import CompileOptions
 
-        options = CompileOptions.checked(optimize, disable, backend, inline, monitor, monitor_every)
+        options = CompileOptions.checked(optimize, disable, backend, inline, monitor, monitor_every, client)
         return _Compiled(self, options)
 
     def stats(self) -> dict[str, dict[str, float]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from squirrel_graph.backends.lowering import Lowered, Opener, RunContext, Runner
 from squirrel_graph.backends.threaded import ops
-from squirrel_graph.graph import DaskMap, DaskTasks, MaterializeDask, Node, Plan
+from squirrel_graph.graph import DaskMap, DaskPerKey, DaskTasks, MaterializeDask, Node, Plan
 
 
 class Composed:
@@ -62,12 +62,36 @@ def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+class PerKeyTask:
+    """The body of one whole-plan task: fetch the shards of some keys, run the per-item stages over their samples
+    (a loop generated on the worker, cached there), return (items, corrupt shards skipped)."""
+
+    def __init__(self, node: DaskPerKey) -> None:
+        self.node = node
+
+    def __call__(self, keys: list[Any]) -> tuple[list[Any], list[tuple[Any, str]]]:
+        from squirrel_graph.backends.threaded.codegen import generate
+
+        fetch, state = self.node.fetch, ops.FetchState()
+        get = ops.skipping_corrupt(fetch.fn, state, fetch.label()) if fetch.skip_corrupt else fetch.fn
+        shards: Iterable[Any] = (get(k) for k in keys)
+        if self.node.nodes:  # flatten/map/filter: one loop, generated (and cached) on the worker
+            shards = generate(self.node.nodes, self.node.node_ids[1:]).open(iter(shards), None)
+        return list(shards), state.skipped
+
+
 class DaskBackend:
-    """Owns dask_map, materialize_dask and the collapsed dask tasks."""
+    """Owns dask_map, materialize_dask, the collapsed dask tasks and whole-plan per-key tasks."""
 
     name = "dask"
 
+    def __init__(self, client: Any = None) -> None:
+        self.client = client
+
     def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
+        if isinstance(node, DaskPerKey):
+            note = "one task per shard key on the dask cluster; results stream back in order"
+            return Lowered(_per_key(nid, node, self.client), note=note, needs_close=True)
         if isinstance(node, DaskMap):
             return Lowered(_dask_map(node))
         if isinstance(node, MaterializeDask):
@@ -75,6 +99,24 @@ class DaskBackend:
         if isinstance(node, DaskTasks):
             return Lowered(_tasks(nid, node), note=_note(node), needs_close=True)
         return None
+
+
+def _per_key(nid: str, node: DaskPerKey, client: Any) -> Runner:
+    label = node.label()
+    task = PerKeyTask(node)
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        target = client if client is not None else active_client()
+        keys = lambda: ([k] for k in inputs[0]())  # noqa: E731 - one key per task
+        fn = task if target is not None else _local(task)
+        buffer = node.fetch.buffer
+        results = ctx.owns(ops.async_map_(keys, fn, buffer, node.fetch.max_workers, target, label, nid))
+        state = ctx.state.setdefault(node.node_ids[0], ops.FetchState())
+        for items, skipped in results:
+            state.skipped.extend(skipped)
+            yield from items
+
+    return run
 
 
 def _note(node: DaskTasks) -> str:

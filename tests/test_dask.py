@@ -112,3 +112,15 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(dask_client, tmp_p
             killed = True
     assert killed and Counter(got) == Counter(range(total))  # dask rescheduled the lost tasks
     assert got == sorted(got)  # and the stream stayed in order
+
+
+def test_whole_plan_mode_reports_corrupt_shards_skipped_on_the_workers(dask_client, tmp_path):
+    from squirrel_graph.driver import MessagepackDriver
+
+    url, total = _store(tmp_path, shards=4, per=5)
+    with open(f"{url}/shard-002.gz", "wb") as f:
+        f.write(b"garbage")
+    stream = MessagepackDriver(url).get_iter(skip_corrupt=True).compile(backend="dask", client=dask_client)
+    got = sorted(s["i"] for s in stream.collect())
+    assert got == [i for i in range(total) if i // 5 != 2]
+    assert [k for k, _ in stream.skipped_shards] == ["shard-002"]

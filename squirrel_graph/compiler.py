@@ -12,7 +12,7 @@ from typing import Any
 
 from squirrel_graph.graph import Plan
 
-BACKENDS = ("threaded", "dask")
+BACKENDS = ("threaded", "dask", "numba")
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,10 @@ def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
         optimized, rewrites = plan, (Rewrite("*", "skipped", (), "compile(optimize=False): no pass ran"),)
     check_split_safety(optimized)  # also without optimization: a split below an unseeded shuffle is never a partition
     from squirrel_graph.backends.dask import DaskBackend
+    from squirrel_graph.backends.numba import NumbaBackend
 
-    physical = lower(optimized, [ThreadedBackend(inline=options.inline), DaskBackend(client=options.client)])
+    backends = [NumbaBackend(everything=options.backend == "numba"), ThreadedBackend(inline=options.inline)]
+    physical = lower(optimized, [*backends, DaskBackend(client=options.client)])
     return Compiled(plan, optimized, rewrites, physical, options)
 
 

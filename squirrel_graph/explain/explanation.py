@@ -16,7 +16,9 @@ def explain(handle: Any, stage: str | None = None) -> Explanation:
     """Compile ``handle``'s plan (nothing runs) and explain it."""
     from squirrel_graph.stream.composable import build_plan
 
-    return Explanation(compile_plan(build_plan(handle), handle._compile_options()), stage, handle.stats())
+    last = handle.__dict__.get("_last_state")
+    numba = [s for s in last[0].values() if hasattr(s, "compile_seconds")] if last else []
+    return Explanation(compile_plan(build_plan(handle), handle._compile_options()), stage, handle.stats(), numba)
 
 
 def _split_notes(rewrites: tuple[Any, ...]) -> dict[str, str]:
@@ -44,12 +46,19 @@ def _plan_lines(plan: Plan, notes: dict[str, str] | None = None) -> list[str]:
 class Explanation:
     """What the optimizer did to a stream, and why. ``str()`` is text; Jupyter shows an SVG."""
 
-    def __init__(self, compiled: Compiled, stage: str | None = None, stats: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        compiled: Compiled,
+        stage: str | None = None,
+        stats: dict[str, Any] | None = None,
+        numba: list[Any] | None = None,
+    ) -> None:
         if stage is not None and stage not in STAGES:
             raise ValueError(f"explain(stage=...): expected one of {STAGES} or None, got {stage!r}")
         self.compiled = compiled
         self.stage = stage
         self.stats = stats or {}  # measured by monitors in the latest run, if any
+        self.numba = numba or []  # what the numba stages did in the latest run
 
     # ------------------------------------------------------------------ data
     @property
@@ -86,6 +95,11 @@ class Explanation:
                 out.append(
                     f"  {name}: {s['items']} items in {s['seconds']:.3f} s, {s['items/s']:,} items/s, {s['MB/s']} MB/s"
                 )
+        if self.numba:
+            out.append("== numba, in the latest run ==")
+            for s in self.numba:
+                why = f": {s.reason}" if s.reason else ""
+                out.append(f"  {s.label}: {s.mode}{why} (compile {s.compile_seconds:.2f} s, {s.compilations} new)")
         out.append("== Rewrites ==")
         out += [f"  {r}" for r in c.rewrites] or ["  (none)"]
         return "\n".join(out)

@@ -207,6 +207,17 @@ class Map(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class NumbaMap(Map):
+    """A map the numba backend compiles (with the per-item stages fused around it) when numba can type it; it
+    falls back to a plain call, with the reason in explain, when numba cannot."""
+
+    kind: ClassVar[str] = "numba_map"
+
+    def label(self) -> str:
+        return f"numba_map({callable_name(self.fn)})"
+
+
+@dataclass(frozen=True, eq=False)
 class Filter(Node):
     """Keeps the items for which ``predicate(item)`` is truthy."""
 

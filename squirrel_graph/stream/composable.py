@@ -28,6 +28,7 @@ from squirrel_graph.graph import (
     MaterializeDask,
     Monitor,
     Node,
+    NumbaMap,
     Opaque,
     Plan,
     Shuffle,
@@ -338,6 +339,12 @@ class Composable:
         check_int("materialize_dask", "max_workers", max_workers, 1, allow_none=True)
         check_int("materialize_dask", "partition_size", partition_size, 1)
         return _Stage(MaterializeDask(buffer=buffer, max_workers=max_workers, partition_size=partition_size), self)
+
+    def numba_map(self, callback: Callable[[Any], Any]) -> Composable:
+        """``callback(item)`` for every item, compiled with numba (fused with the maps and filters around it)
+        when numba can type it for the items seen; otherwise called as a plain map, with the reason in explain."""
+        check_callable("numba_map", "callback", callback)
+        return _Stage(NumbaMap(fn=callback), self)
 
     def barrier(self) -> Composable:
         """An optimization boundary: no pass fuses or moves nodes across it. Free at run time."""

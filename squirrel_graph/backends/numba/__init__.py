@@ -1,0 +1,219 @@
+"""The numba backend: fused runs of numba_map/map/filter compiled with ``numba.njit``, with a safe fallback.
+
+A run is compiled for the items it actually sees:
+
+- scalar items (Python or numpy ints and floats): items are gathered in chunks into a numpy array and one
+  njit-compiled loop applies the whole run to the chunk. Integer chunks are computed twice, as int64 and as
+  float64, and a chunk whose results disagree (int64 wrapped around, or a value beyond float precision) is
+  computed in Python instead, so a wrong result is never returned. Results come back as Python ints/floats.
+- numpy array items: one njit-compiled function applies the whole run to each array.
+- anything else (dicts, strings, tensors), or any typing or compile error: the run falls back to the threaded
+  backend's generated loop; the reason (the first line of numba's error) is logged once and shown by explain.
+
+Compiled kernels are cached per process, keyed by the functions' code and the item type, so later iterations
+(and later streams with the same functions) do not compile again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from squirrel_graph.backends.lowering import Lowered, Opener, RunContext
+from squirrel_graph.backends.threaded.codegen import generate
+from squirrel_graph.graph import Filter, Fused, Map, Node, NumbaMap, Plan
+
+logger = logging.getLogger("squirrel_graph")
+CHUNK = 4096
+_KERNELS: dict[tuple[Any, ...], Any] = {}  # process-level cache keyed by content (code objects, item kind)
+
+
+class NumbaState:
+    """What the numba stage did in a run: compiled or fell back (why), and compile seconds."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.mode = "not run"
+        self.reason = ""
+        self.compile_seconds = 0.0
+        self.compilations = 0
+
+
+def _members(nid: str, node: Node) -> tuple[tuple[Node, ...], tuple[str, ...]]:
+    return (node.nodes, node.node_ids) if isinstance(node, Fused) else ((node,), (nid,))
+
+
+def _compilable(nodes: Sequence[Node]) -> bool:
+    return all(isinstance(n, (Map, Filter)) and not (isinstance(n, Map) and n.kwargs) for n in nodes)
+
+
+class NumbaBackend:
+    """Claims fused runs that contain a numba_map (all fused map/filter runs with ``backend="numba"``)."""
+
+    name = "numba"
+
+    def __init__(self, everything: bool = False) -> None:
+        self.everything = everything
+
+    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
+        nodes, ids = _members(nid, node)
+        if not isinstance(node, (Fused, NumbaMap, Map, Filter)):
+            return None
+        if not (self.everything or any(isinstance(n, NumbaMap) for n in nodes)):
+            return None
+        if not _compilable(nodes):
+            return None  # flatten/batched/kwargs in the run: the threaded backend runs it (numba_map as a call)
+        fallback = generate(nodes, ids, inline=False)
+        label = node.label()
+
+        def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+            state = ctx.state.setdefault(nid, NumbaState(label))
+            return _run(inputs[0](), nodes, fallback, state)
+
+        return Lowered(run, note="numba: compiled on first items (see explain after a run)")
+
+
+def _jit(fn: Any) -> Any:
+    import numba
+
+    return fn if hasattr(fn, "py_func") else numba.njit(cache=False)(fn)
+
+
+def _fn(node: Node) -> Any:
+    return node.predicate if isinstance(node, Filter) else node.fn
+
+
+def _item_source(nodes: Sequence[Node]) -> str:
+    """``_item(x) -> (keep, x)``: the whole run for one item."""
+    lines = ["def _item(x):"]
+    for i, node in enumerate(nodes):
+        if isinstance(node, Filter):
+            lines.append(f"    if not _f{i}(x):")
+            lines.append("        return False, x")
+        else:
+            lines.append(f"    x = _f{i}(x)")
+    lines.append("    return True, x")
+    return "\n".join(lines) + "\n"
+
+
+_CHUNK_SOURCE = """
+def _chunk(xs, out):
+    n = 0
+    for i in range(xs.shape[0]):
+        keep, x = _item(xs[i])
+        if keep:
+            out[n] = x
+            n += 1
+    return n
+"""
+
+
+def _kernels(nodes: Sequence[Node], kind: str, state: NumbaState) -> tuple[Any, Any]:
+    """(item function, chunk function) for ``nodes``, compiled once per process per (functions, item kind)."""
+    import numba
+
+    key = (tuple(getattr(_fn(n), "__code__", _fn(n)) for n in nodes), tuple(type(n) for n in nodes), kind)
+    cached = _KERNELS.get(key)
+    if cached is not None:
+        return cached
+    namespace: dict[str, Any] = {f"_f{i}": _jit(_fn(n)) for i, n in enumerate(nodes)}
+    exec(compile(_item_source(nodes), "<squirrel_graph numba item>", "exec"), namespace)
+    item = numba.njit(namespace["_item"])
+    namespace["_item"] = item
+    exec(compile(_CHUNK_SOURCE, "<squirrel_graph numba chunk>", "exec"), namespace)
+    chunk = numba.njit(namespace["_chunk"])
+    _KERNELS[key] = (item, chunk)
+    state.compilations += 1
+    return item, chunk
+
+
+def _kind(item: Any) -> str | None:
+    import numpy as np
+
+    if isinstance(item, bool) or isinstance(item, np.bool_):
+        return None
+    if isinstance(item, (int, np.integer)):
+        return "int"
+    if isinstance(item, (float, np.floating)):
+        return "float"
+    if isinstance(item, np.ndarray) and item.dtype.kind in "biuf":
+        return f"array:{item.dtype.str}:{item.ndim}"
+    return None
+
+
+def _fall_back(state: NumbaState, reason: str) -> None:
+    if state.mode != "python":
+        logger.info("%s: not compiled with numba, running in Python: %s", state.label, reason)
+    state.mode, state.reason = "python", reason
+
+
+def _run(src: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState) -> Iterator[Any]:
+    import itertools
+
+    import numpy as np
+
+    it = iter(src)
+    first = next(it, _END)
+    if first is _END:
+        return
+    it = itertools.chain([first], it)
+    kind = _kind(first)
+    if kind is None:
+        _fall_back(state, f"items of type {type(first).__name__} are not numbers or numeric arrays")
+        yield from fallback.open(it, None)
+        return
+    start = time.perf_counter()
+    try:
+        item_fn, chunk_fn = _kernels(nodes, kind, state)
+        if kind.startswith("array"):
+            probe = item_fn(first)
+        else:
+            dtype = np.int64 if kind == "int" else np.float64
+            probe = item_fn(dtype(first))
+    except Exception as exc:  # numba typing/lowering errors, or an error numba raised for the first item
+        _fall_back(state, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        yield from fallback.open(it, None)
+        return
+    state.compile_seconds += time.perf_counter() - start
+    state.mode, state.reason = f"numba ({'per array' if kind.startswith('array') else 'chunks of ' + kind})", ""
+    if kind.startswith("array"):
+        for x in it:
+            keep, y = item_fn(x)
+            if keep:
+                yield y
+        return
+    out_dtype = np.asarray(probe[1]).dtype
+    while True:
+        chunk = list(itertools.islice(it, CHUNK))
+        if not chunk:
+            return
+        yield from _scalar_chunk(chunk, kind, chunk_fn, out_dtype, fallback)
+
+
+def _scalar_chunk(chunk: list[Any], kind: str, chunk_fn: Any, out_dtype: Any, fallback: Any) -> list[Any]:
+    import numpy as np
+
+    if not set(map(type, chunk)) <= _SCALAR_TYPES[kind]:  # mixed ints and floats (or other types): Python
+        return list(fallback.open(iter(chunk), None))
+    try:
+        xs = np.asarray(chunk, dtype=np.int64 if kind == "int" else np.float64)
+    except (OverflowError, TypeError, ValueError):  # a Python int beyond int64
+        return list(fallback.open(iter(chunk), None))
+    out = np.empty(len(chunk), dtype=out_dtype)
+    n = chunk_fn(xs, out)
+    result = out[:n]
+    if kind == "int":  # guard against int64 wrap-around: the float64 computation must agree
+        check = np.empty(len(chunk), dtype=np.float64)
+        m = chunk_fn(xs.astype(np.float64), check)
+        if m != n or not np.allclose(result.astype(np.float64), check[:m], rtol=1e-9, atol=0):
+            return list(fallback.open(iter(chunk), None))
+    return result.tolist()
+
+
+_END = object()
+_SCALAR_TYPES = {"int": {int}, "float": {float}}
+
+
+__all__ = ["NumbaBackend", "NumbaState"]

@@ -1,0 +1,96 @@
+"""numba: compiled fused runs equal Python runs, fall back safely with a reason, compile once, work in workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba_helpers import double_plus, minus3, not_div3, scale, uses_dict
+
+from squirrel_graph import IterableSource
+from squirrel_graph.backends import numba as numba_backend
+
+pytest.importorskip("numba")
+
+
+def test_numba_map_equals_map_for_scalars_and_arrays():
+    assert IterableSource([1, 2, 3]).numba_map(lambda x: x + 1).collect() == [2, 3, 4]
+    arrays = [np.random.default_rng(i).random((4, 5), dtype=np.float32) for i in range(20)]
+    got = IterableSource(arrays).numba_map(scale).numba_map(lambda a: np.clip(a, 0, 2.5)).collect()
+    want = IterableSource(arrays).map(scale).map(lambda a: np.clip(a, 0, 2.5)).collect()
+    assert all(g.dtype == w.dtype and np.array_equal(g, w) for g, w in zip(got, want))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.integers(-(2**40), 2**40), st.floats(-1e6, 1e6)), max_size=50), st.booleans())
+def test_compiled_runs_equal_python_runs(items, ints_only):
+    if ints_only:
+        items = [int(x) for x in items]
+    stream = IterableSource(items).numba_map(double_plus).map(minus3).filter(not_div3)
+    compiled, python = stream.collect(), stream.compile(disable=["fuse_maps"]).collect()
+    plain = IterableSource(items).map(double_plus).map(minus3).filter(not_div3).collect()
+    assert compiled == plain == python
+    assert [type(x) for x in compiled] == [type(x) for x in plain]  # Python ints stay ints, floats floats
+
+
+def test_int64_overflow_is_never_returned_wrapped():
+    got = IterableSource([2**62, 3, -(2**62)]).numba_map(lambda x: x * 4).collect()
+    assert got == [2**64, 12, -(2**64)]
+    assert IterableSource([2**70]).numba_map(lambda x: x + 1).collect() == [2**70 + 1]
+
+
+@pytest.mark.parametrize(
+    "items, fn, why",
+    [
+        ([1, 2], uses_dict, "nopython"),  # a Python dict in the function: numba cannot type it
+        (["a", "b"], str.upper, "str"),
+        ([{"k": 1}], lambda d: d["k"], "dict"),
+    ],
+)
+def test_fallbacks_give_correct_results_and_explain_says_why(items, fn, why):
+    stream = IterableSource(items).numba_map(fn)
+    assert stream.collect() == [fn(x) for x in items]
+    text = str(stream.explain())
+    assert "== numba, in the latest run ==" in text and ": python" in text
+    assert why in text.split("== numba, in the latest run ==")[1].splitlines()[1]
+
+
+def test_a_torch_tensor_item_falls_back():
+    torch = pytest.importorskip("torch")
+    out = IterableSource([torch.ones(2)]).numba_map(lambda t: t * 2).collect()
+    assert torch.equal(out[0], torch.full((2,), 2.0))
+
+
+def test_the_compiled_loop_is_reused_and_compile_time_reported():
+    def triple(x):
+        return x * 3
+
+    stream = IterableSource(range(10)).numba_map(triple).filter(not_div3)
+    stream.collect()
+    first = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "compilations")][0]
+    assert first.compilations == 1 and first.compile_seconds > 0
+    stream.collect()
+    second = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "compilations")][0]
+    assert second.compilations == 0  # the process-level cache served the second iteration
+    assert "numba (chunks of int)" in str(stream.explain())
+
+
+def test_backend_numba_compiles_plain_maps_too():
+    stream = IterableSource(range(100)).map(double_plus).filter(not_div3).compile(backend="numba")
+    assert stream.collect() == [double_plus(x) for x in range(100) if not_div3(double_plus(x))]
+    assert "[numba]" in str(stream.explain(stage="physical"))
+
+
+def test_works_inside_dataloader_fork_workers():
+    from torch.utils.data import DataLoader
+
+    ds = IterableSource(list(range(200))).split_by_worker_pytorch().numba_map(double_plus).to_torch_iterable()
+    got = sorted(int(x) for x in DataLoader(ds, num_workers=2, batch_size=None))
+    assert got == sorted(double_plus(x) for x in range(200))
+
+
+def test_bad_numba_map_argument():
+    with pytest.raises(TypeError, match="numba_map"):
+        IterableSource([1]).numba_map(42)
+    assert numba_backend.CHUNK > 0

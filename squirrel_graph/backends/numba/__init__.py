@@ -106,7 +106,26 @@ def _chunk(xs, out):
         if keep:
             out[n] = x
             n += 1
-    return n
+    return n, True
+"""
+
+# integers: the same run in float64 next to int64, in one pass; any disagreement (a wrapped int64, a value beyond
+# float precision, a different filter decision) makes the caller compute the chunk in Python
+_INT_CHUNK_SOURCE = """
+def _chunk(xs, out):
+    n = 0
+    ok = True
+    for i in range(xs.shape[0]):
+        keep, x = _item(xs[i])
+        keep_f, x_f = _item(np.float64(xs[i]))
+        if keep != keep_f:
+            ok = False
+        if keep:
+            if abs(np.float64(x) - x_f) > 1e-9 * abs(x_f):
+                ok = False
+            out[n] = x
+            n += 1
+    return n, ok
 """
 
 
@@ -122,7 +141,9 @@ def _kernels(nodes: Sequence[Node], kind: str, state: NumbaState) -> tuple[Any, 
     exec(compile(_item_source(nodes), "<squirrel_graph numba item>", "exec"), namespace)
     item = numba.njit(namespace["_item"])
     namespace["_item"] = item
-    exec(compile(_CHUNK_SOURCE, "<squirrel_graph numba chunk>", "exec"), namespace)
+    namespace["np"] = __import__("numpy")
+    source = _INT_CHUNK_SOURCE if kind == "int" else _CHUNK_SOURCE
+    exec(compile(source, "<squirrel_graph numba chunk>", "exec"), namespace)
     chunk = numba.njit(namespace["_chunk"])
     _KERNELS[key] = (item, chunk)
     state.compilations += 1
@@ -202,14 +223,10 @@ def _scalar_chunk(chunk: list[Any], kind: str, chunk_fn: Any, out_dtype: Any, fa
     except (OverflowError, TypeError, ValueError):  # a Python int beyond int64
         return list(fallback.open(iter(chunk), None))
     out = np.empty(len(chunk), dtype=out_dtype)
-    n = chunk_fn(xs, out)
-    result = out[:n]
-    if kind == "int":  # guard against int64 wrap-around: the float64 computation must agree
-        check = np.empty(len(chunk), dtype=np.float64)
-        m = chunk_fn(xs.astype(np.float64), check)
-        if m != n or not np.allclose(result.astype(np.float64), check[:m], rtol=1e-9, atol=0):
-            return list(fallback.open(iter(chunk), None))
-    return result.tolist()
+    n, ok = chunk_fn(xs, out)
+    if not ok:  # int64 and float64 disagree: never return a wrapped value
+        return list(fallback.open(iter(chunk), None))
+    return out[:n].tolist()
 
 
 _END = object()

@@ -94,3 +94,25 @@ def test_bad_numba_map_argument():
     with pytest.raises(TypeError, match="numba_map"):
         IterableSource([1]).numba_map(42)
     assert numba_backend.CHUNK > 0
+
+
+def make_adder(k):
+    return lambda x: x + k
+
+
+def test_review_cases_integer_operators_closures_numpy_scalars_mixed_arrays_and_types():
+    assert IterableSource(range(10)).numba_map(lambda x: x ^ 5).collect() == [x ^ 5 for x in range(10)]
+    assert IterableSource([0, 1, 2]).numba_map(make_adder(1)).collect() == [1, 2, 3]
+    assert IterableSource([0, 1, 2]).numba_map(make_adder(100)).collect() == [100, 101, 102]  # not the cached +1
+    np_items = [np.int64(3), np.int64(4)]
+    got = IterableSource(np_items).numba_map(double_plus).collect()
+    assert got == [7, 9] and all(type(x) is np.int64 for x in got)  # numpy scalars keep numpy types
+    mixed = IterableSource([np.ones(3), "a string", {"k": 1}]).numba_map(
+        lambda a: a * 2 if not isinstance(a, dict) else a
+    )
+    assert str(mixed.collect()[1]) == "a stringa string"
+    branchy = IterableSource([0, 1, 2]).numba_map(lambda x: x if x > 0 else 0.5).collect()
+    assert branchy == [0.5, 1, 2] and [type(x) for x in branchy] == [float, int, int]
+    f32 = [np.arange(4, dtype=np.float32)]
+    normed = IterableSource(f32).numba_map(lambda a: (a - a.mean()) / (a.std() + 1e-6)).collect()
+    assert normed[0].dtype == ((f32[0] - f32[0].mean()) / (f32[0].std() + 1e-6)).dtype

@@ -16,10 +16,13 @@ Compiled kernels are cached per process, keyed by the functions' code and the it
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 from squirrel_graph.backends.lowering import Lowered, Opener, RunContext
 from squirrel_graph.backends.threaded.codegen import generate
@@ -129,11 +132,13 @@ def _chunk(xs, out):
 """
 
 
-def _kernels(nodes: Sequence[Node], kind: str, state: NumbaState) -> tuple[Any, Any]:
-    """(item function, chunk function) for ``nodes``, compiled once per process per (functions, item kind)."""
+def _kernels(nodes: Sequence[Node], kind: str, state: NumbaState) -> tuple[Any, Any, Any]:
+    """(item function, chunk function, output dtype) for ``nodes``, compiled once per process per (functions,
+    item kind); typing errors are raised here, where the caller falls back."""
     import numba
 
-    key = (tuple(getattr(_fn(n), "__code__", _fn(n)) for n in nodes), tuple(type(n) for n in nodes), kind)
+    # the function objects themselves: two closures share a code object but not their captured values
+    key = (tuple(_fn(n) for n in nodes), tuple(type(n) for n in nodes), kind)
     cached = _KERNELS.get(key)
     if cached is not None:
         return cached
@@ -141,27 +146,44 @@ def _kernels(nodes: Sequence[Node], kind: str, state: NumbaState) -> tuple[Any, 
     exec(compile(_item_source(nodes), "<squirrel_graph numba item>", "exec"), namespace)
     item = numba.njit(namespace["_item"])
     namespace["_item"] = item
-    namespace["np"] = __import__("numpy")
-    source = _INT_CHUNK_SOURCE if kind == "int" else _CHUNK_SOURCE
-    exec(compile(source, "<squirrel_graph numba chunk>", "exec"), namespace)
-    chunk = numba.njit(namespace["_chunk"])
-    _KERNELS[key] = (item, chunk)
+    namespace["np"] = np
+    out_dtype = None
+    chunk = None
+    if kind in ("int", "float"):
+        from numba.np.numpy_support import as_dtype
+
+        scalar = numba.int64 if kind == "int" else numba.float64
+        item.compile((scalar,))
+        returned = next(s.return_type for s in item.nopython_signatures if tuple(s.args) == (scalar,))
+        out_dtype = as_dtype(returned[1])
+        source = _INT_CHUNK_SOURCE if kind == "int" else _CHUNK_SOURCE
+        exec(compile(source, "<squirrel_graph numba chunk>", "exec"), namespace)
+        chunk = numba.njit(namespace["_chunk"])
+        chunk.compile((numba.types.Array(scalar, 1, "C"), numba.types.Array(numba.from_dtype(out_dtype), 1, "C")))
+    _KERNELS[key] = (item, chunk, out_dtype)
     state.compilations += 1
-    return item, chunk
+    return item, chunk, out_dtype
 
 
 def _kind(item: Any) -> str | None:
+    """ "int"/"float" for Python ints/floats, "array:<dtype>:<ndim>" for numeric numpy arrays, else None.
+
+    numpy scalars are not compiled: Python arithmetic keeps their numpy types, which the kernel would not."""
     import numpy as np
 
-    if isinstance(item, bool) or isinstance(item, np.bool_):
-        return None
-    if isinstance(item, (int, np.integer)):
+    if type(item) is int:
         return "int"
-    if isinstance(item, (float, np.floating)):
+    if type(item) is float:
         return "float"
-    if isinstance(item, np.ndarray) and item.dtype.kind in "biuf":
+    if type(item) is np.ndarray and item.dtype.kind in "biuf":
         return f"array:{item.dtype.str}:{item.ndim}"
     return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The informative part of a numba error: its first two non-empty lines."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300] if lines else type(exc).__name__
 
 
 def _fall_back(state: NumbaState, reason: str) -> None:
@@ -170,62 +192,104 @@ def _fall_back(state: NumbaState, reason: str) -> None:
     state.mode, state.reason = "python", reason
 
 
+def _same(a: list[Any], b: list[Any]) -> bool:
+    """Equal values of equal types (arrays: equal dtype, shape and values)."""
+    import numpy as np
+
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, np.ndarray):
+            if x.dtype != y.dtype or x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
+                return False
+        elif x != y and not (x != x and y != y):  # NaN == NaN here
+            return False
+    return True
+
+
 def _run(src: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState) -> Iterator[Any]:
     import itertools
-
-    import numpy as np
 
     it = iter(src)
     first = next(it, _END)
     if first is _END:
         return
-    it = itertools.chain([first], it)
     kind = _kind(first)
     if kind is None:
-        _fall_back(state, f"items of type {type(first).__name__} are not numbers or numeric arrays")
-        yield from fallback.open(it, None)
+        _fall_back(state, f"items of type {type(first).__name__} are not Python numbers or numeric numpy arrays")
+        yield from fallback.open(itertools.chain([first], it), None)
         return
+    if kind.startswith("array"):
+        yield from _run_arrays(first, it, nodes, fallback, state)
+        return
+    head = [first, *itertools.islice(it, CHUNK - 1)]
     start = time.perf_counter()
-    try:
-        item_fn, chunk_fn = _kernels(nodes, kind, state)
-        if kind.startswith("array"):
-            probe = item_fn(first)
-        else:
-            dtype = np.int64 if kind == "int" else np.float64
-            probe = item_fn(dtype(first))
-    except Exception as exc:  # numba typing/lowering errors, or an error numba raised for the first item
-        _fall_back(state, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        yield from fallback.open(it, None)
+    try:  # compile, then check the first chunk against Python: values and types must be identical
+        _, chunk_fn, out_dtype = _kernels(nodes, kind, state)
+        compiled = _scalar_chunk(head, kind, chunk_fn, out_dtype)
+        python = list(fallback.open(iter(head), None))
+        if compiled is None:
+            raise _Mismatch("the first chunk cannot be computed as int64/float64 (values beyond int64, mixed types)")
+        if not _same(compiled, python):
+            raise _Mismatch("compiled results differ from Python's in value or type (numba's typing rules)")
+    except Exception as exc:
+        state.compile_seconds += time.perf_counter() - start
+        _fall_back(state, _reason(exc))
+        yield from fallback.open(itertools.chain(head, it), None)
         return
     state.compile_seconds += time.perf_counter() - start
-    state.mode, state.reason = f"numba ({'per array' if kind.startswith('array') else 'chunks of ' + kind})", ""
-    if kind.startswith("array"):
-        for x in it:
+    state.mode, state.reason = f"numba (chunks of {kind})", ""
+    yield from python
+    while chunk := list(itertools.islice(it, CHUNK)):
+        result = _scalar_chunk(chunk, kind, chunk_fn, out_dtype)
+        yield from result if result is not None else fallback.open(iter(chunk), None)
+
+
+def _run_arrays(first: Any, it: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState):
+    start = time.perf_counter()
+    try:
+        item_fn, _, _ = _kernels(nodes, f"array:{first.dtype.str}:{first.ndim}", state)
+        keep, y = item_fn(first)
+        compiled = [y] if keep else []
+        python = list(fallback.open(iter([first]), None))
+        if not _same(compiled, python):
+            raise _Mismatch("compiled results differ from Python's in dtype or value (numba's dtype rules)")
+    except Exception as exc:
+        state.compile_seconds += time.perf_counter() - start
+        _fall_back(state, _reason(exc))
+        yield from fallback.open(itertools.chain([first], it), None)
+        return
+    state.compile_seconds += time.perf_counter() - start
+    state.mode, state.reason = "numba (per array)", ""
+    yield from python
+    dtype, ndim = first.dtype, first.ndim
+    for x in it:
+        if type(x) is np.ndarray and x.dtype == dtype and x.ndim == ndim:
             keep, y = item_fn(x)
             if keep:
                 yield y
-        return
-    out_dtype = np.asarray(probe[1]).dtype
-    while True:
-        chunk = list(itertools.islice(it, CHUNK))
-        if not chunk:
-            return
-        yield from _scalar_chunk(chunk, kind, chunk_fn, out_dtype, fallback)
+        else:  # an item unlike the first: Python, for this item
+            yield from fallback.open(iter([x]), None)
 
 
-def _scalar_chunk(chunk: list[Any], kind: str, chunk_fn: Any, out_dtype: Any, fallback: Any) -> list[Any]:
-    import numpy as np
+class _Mismatch(Exception):
+    pass
 
-    if not set(map(type, chunk)) <= _SCALAR_TYPES[kind]:  # mixed ints and floats (or other types): Python
-        return list(fallback.open(iter(chunk), None))
+
+def _scalar_chunk(chunk: list[Any], kind: str, chunk_fn: Any, out_dtype: Any) -> list[Any] | None:
+    """The compiled results of a chunk, or None when it must be computed in Python (mixed types, overflow)."""
+    if not set(map(type, chunk)) <= _SCALAR_TYPES[kind]:
+        return None
     try:
         xs = np.asarray(chunk, dtype=np.int64 if kind == "int" else np.float64)
     except (OverflowError, TypeError, ValueError):  # a Python int beyond int64
-        return list(fallback.open(iter(chunk), None))
+        return None
     out = np.empty(len(chunk), dtype=out_dtype)
     n, ok = chunk_fn(xs, out)
     if not ok:  # int64 and float64 disagree: never return a wrapped value
-        return list(fallback.open(iter(chunk), None))
+        return None
     return out[:n].tolist()
 
 

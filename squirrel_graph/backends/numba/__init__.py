@@ -182,7 +182,7 @@ def _kind(item: Any) -> str | None:
 
 def _reason(exc: BaseException) -> str:
     """The informative part of a numba error: its first two non-empty lines."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = list(dict.fromkeys(line.strip() for line in str(exc).splitlines() if line.strip()))  # distinct
     return " ".join(lines[:2])[:300] if lines else type(exc).__name__
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from pathlib import Path
+
+from squirrel_core_run import measure_in_squirrel_core
 
 HERE = Path(__file__).resolve().parent
 N = 2000
@@ -81,21 +82,7 @@ def main() -> None:
         return
     rows = measure("squirrel_graph", args.repeats)
     if args.squirrel_core_python:
-        proc = subprocess.run(
-            [
-                args.squirrel_core_python,
-                __file__,
-                "--impl",
-                "squirrel_core",
-                "--raw-json",
-                "--repeats",
-                str(args.repeats),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rows.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.update(measure_in_squirrel_core(args.squirrel_core_python, __file__, "--repeats", str(args.repeats)))
     print("| variant | items/s | tasks executed | vs squirrel-core |\n|---|---|---|---|")
     base = rows.get("squirrel-core", {}).get("items_per_s")
     for name, r in rows.items():

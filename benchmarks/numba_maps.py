@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+
+from squirrel_core_run import measure_in_squirrel_core
 
 HERE = Path(__file__).resolve().parent
 N_SCALARS, N_ARRAYS = 1_000_000, 100_000
@@ -103,21 +104,9 @@ def main() -> None:
     g_rows = measure("squirrel_graph", args.repeats)
     report = {"squirrel_graph": g_rows}
     if args.squirrel_core_python:
-        proc = subprocess.run(
-            [
-                args.squirrel_core_python,
-                __file__,
-                "--impl",
-                "squirrel_core",
-                "--raw-json",
-                "--repeats",
-                str(args.repeats),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+        report["squirrel_core"] = measure_in_squirrel_core(
+            args.squirrel_core_python, __file__, "--repeats", str(args.repeats)
         )
-        report["squirrel_core"] = json.loads(proc.stdout.strip().splitlines()[-1])
     a, b = g_rows["a_numba_map"]["best_s"], g_rows["b_numba_map"]["best_s"]
     print("| workload | squirrel_graph numba_map | plain map | hand njit loop | squirrel-core numba_map |")
     print("|---|---|---|---|---|")

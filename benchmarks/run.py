@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import workloads as w  # noqa: E402
+from squirrel_core_run import measure_in_squirrel_core  # noqa: E402
 
 
 def summarize(result: dict) -> dict:
@@ -89,21 +89,9 @@ def main() -> None:
         return
     rows = [summarize(w.measure("squirrel_graph", args.repeats))]
     if args.squirrel_core_python:
-        proc = subprocess.run(
-            [
-                args.squirrel_core_python,
-                __file__,
-                "--impl",
-                "squirrel_core",
-                "--raw-json",
-                "--repeats",
-                str(args.repeats),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+        rows.append(
+            summarize(measure_in_squirrel_core(args.squirrel_core_python, __file__, "--repeats", str(args.repeats)))
         )
-        rows.append(summarize(json.loads(proc.stdout.strip().splitlines()[-1])))
     report = {
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}",
         "repeats": args.repeats,

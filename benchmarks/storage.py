@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from squirrel_core_run import measure_in_squirrel_core
+
 N_SHARDS, PER_SHARD = 64, 500
 N = N_SHARDS * PER_SHARD
 HERE = Path(__file__).resolve().parent
@@ -122,23 +124,11 @@ def main():
         source(samples()).batched(PER_SHARD).map(store.set).join()
         rows = [measure("squirrel_graph", folder, args.repeats, include_raw=True)]
         if args.squirrel_core_python:
-            proc = subprocess.run(
-                [
-                    args.squirrel_core_python,
-                    __file__,
-                    "--impl",
-                    "squirrel_core",
-                    "--raw-json",
-                    "--folder",
-                    folder,
-                    "--repeats",
-                    str(args.repeats),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
+            rows.append(
+                measure_in_squirrel_core(
+                    args.squirrel_core_python, __file__, "--folder", folder, "--repeats", str(args.repeats)
+                )
             )
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             # squirrel-core must read what squirrel_graph wrote, sample for sample (count checked in measure)
             check = subprocess.run(
                 [

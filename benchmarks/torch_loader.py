@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+from squirrel_core_run import measure_in_squirrel_core
 
 HERE = Path(__file__).resolve().parent
 N_SHARDS, PER_SHARD, WORKERS, BATCH = 64, 500, 2, 100
@@ -164,23 +165,9 @@ def main():
         variants = ["item", "item_pinned", "item_collated"]
         rows = {f"squirrel_graph {k}": v for k, v in measure("squirrel_graph", url, variants, args.repeats).items()}
         if args.squirrel_core_python:
-            proc = subprocess.run(
-                [
-                    args.squirrel_core_python,
-                    __file__,
-                    "--impl",
-                    "squirrel_core",
-                    "--raw-json",
-                    "--url",
-                    url,
-                    "--repeats",
-                    str(args.repeats),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
+            core = measure_in_squirrel_core(
+                args.squirrel_core_python, __file__, "--url", url, "--repeats", str(args.repeats)
             )
-            core = json.loads(proc.stdout.strip().splitlines()[-1])
             rows.update({f"squirrel-core {k}": v for k, v in core.items()})
     finally:
         shutil.rmtree(folder, ignore_errors=True)

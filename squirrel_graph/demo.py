@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from squirrel_graph import IterableSource
-from squirrel_graph.driver import MessagepackDriver
+from squirrel_graph.io.drivers import MessagepackDriver
 
 
 def make_sample(i: int) -> dict:

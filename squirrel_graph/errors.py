@@ -19,6 +19,18 @@ class LoweringError(SquirrelGraphError):
     """No backend can run a node of an optimized plan."""
 
 
+class SourceExistsError(SquirrelGraphError):
+    """A catalog source with this identifier and version already exists."""
+
+
+class SourceArgumentsCombinationException(SquirrelGraphError):
+    """Arguments that cannot be combined were given to a source."""
+
+
+class PyTorchSplittingException(SquirrelGraphError):
+    """A multi-rank or multi-worker PyTorch run has no split of the data upstream."""
+
+
 def annotate(exc: BaseException, stage: str, node_id: str | None = None) -> BaseException:
     """Attach the stage name to ``exc`` (once) as an exception note; the original traceback is kept."""
     notes = getattr(exc, "__notes__", None) or []

@@ -1,18 +1,5 @@
-"""squirrel-core compatible path ``squirrel.framework.exceptions``."""
+"""squirrel-core compatible path ``squirrel.framework.exceptions`` (re-exports :mod:`squirrel_graph.errors`)."""
 
-from squirrel_graph.errors import SquirrelGraphError
-
-
-class SourceExistsError(SquirrelGraphError):
-    """A catalog source with this identifier and version already exists."""
-
-
-class SourceArgumentsCombinationException(SquirrelGraphError):
-    """Arguments that cannot be combined were given to a source."""
-
-
-class PyTorchSplittingException(SquirrelGraphError):
-    """A multi-rank or multi-worker PyTorch run has no split of the data upstream."""
-
+from squirrel_graph.errors import PyTorchSplittingException, SourceArgumentsCombinationException, SourceExistsError
 
 __all__ = ["PyTorchSplittingException", "SourceArgumentsCombinationException", "SourceExistsError"]

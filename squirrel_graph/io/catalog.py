@@ -21,8 +21,7 @@ import fsspec
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from squirrel_graph.errors import SquirrelGraphError
-from squirrel_graph.framework.exceptions import SourceExistsError
+from squirrel_graph.errors import SourceExistsError, SquirrelGraphError
 
 if TYPE_CHECKING:
     from squirrel_graph.io.drivers import Driver

@@ -16,7 +16,7 @@ from typing import Any
 
 from squirrel_graph.graph import Fetch, KeySource, Node
 from squirrel_graph.io.serialization import JsonSerializer, MessagepackSerializer, SquirrelSerializer
-from squirrel_graph.stream.composable import Composable, _Stage
+from squirrel_graph.stream.composable import Composable, Stage
 from squirrel_graph.stream.validate import check_int
 
 
@@ -64,7 +64,7 @@ class _KeyStream(Composable):
         return self._op
 
 
-class _FetchStage(_Stage):
+class _FetchStage(Stage):
     """The handle of a fetch stage; it reports the corrupt shards it skipped in its latest run."""
 
     def _skipped_here(self) -> list[tuple[Any, str]]:

@@ -165,22 +165,22 @@ class Composable:
         """``f(iterator, *args, **kw)``: apply an iterator-to-iterator function (an opaque, unfusable stage)."""
         assert "source" not in kw, "to(): pass the function's arguments, not source="
         check_callable("to", "f", f)
-        return _Stage(IteratorFn(fn=f, args=args, kwargs=kw), self)
+        return Stage(IteratorFn(fn=f, args=args, kwargs=kw), self)
 
     # ------------------------------------------------------------------ per-item stages
     def map(self, callback: Callable[..., Any], **kw: Any) -> Composable:
         """``callback(item, **kw)`` for every item, in order."""
         check_callable("map", "callback", callback)
-        return _Stage(Map(fn=callback, kwargs=kw), self)
+        return Stage(Map(fn=callback, kwargs=kw), self)
 
     def filter(self, predicate: Callable[[Any], Any]) -> Composable:
         """Keep the items for which ``predicate(item)`` is truthy."""
         check_callable("filter", "predicate", predicate)
-        return _Stage(Filter(predicate=predicate), self)
+        return Stage(Filter(predicate=predicate), self)
 
     def flatten(self) -> Composable:
         """Yield the elements of every item."""
-        return _Stage(Flatten(), self)
+        return Stage(Flatten(), self)
 
     def async_map(
         self,
@@ -201,7 +201,7 @@ class Composable:
                 "async_map(executor=...): expected a concurrent.futures.Executor or a dask.distributed.Client, "
                 f"got {type(executor).__name__}"
             )
-        return _Stage(AsyncMap(fn=callback, kwargs=kw, buffer=buffer, max_workers=max_workers, executor=executor), self)
+        return Stage(AsyncMap(fn=callback, kwargs=kw, buffer=buffer, max_workers=max_workers, executor=executor), self)
 
     # ------------------------------------------------------------------ order- and count-dependent stages
     def batched(
@@ -213,7 +213,7 @@ class Composable:
         """Lists of ``batchsize`` items (``collation_fn(list)`` if given); a short last batch is dropped by default."""
         check_int("batched", "batchsize", batchsize, 1)
         check_callable("batched", "collation_fn", collation_fn, allow_none=True)
-        return _Stage(Batched(batchsize=batchsize, collation_fn=collation_fn, drop_last=drop_last_if_not_full), self)
+        return Stage(Batched(batchsize=batchsize, collation_fn=collation_fn, drop_last=drop_last_if_not_full), self)
 
     def sliding(
         self,
@@ -243,7 +243,7 @@ class Composable:
             min_window_size=min_window_size,
             fill_nan_on_partial=fill_nan_on_partial,
         )
-        return _Stage(node, self)
+        return Stage(node, self)
 
     def shuffle(self, size: int | None = 1000, **kw: Any) -> Composable:
         """Buffered shuffle. ``initial=100`` items are buffered before the first pick; ``seed=`` or a seeded
@@ -261,12 +261,12 @@ class Composable:
         rng_state = rng.getstate() if rng is not None and seed is None else None
         if rng is not None and seed is not None:
             rng_state = None  # seed wins, as in squirrel-core
-        return _Stage(Shuffle(size=size, initial=initial, seed=seed, rng_state=rng_state), self)
+        return Stage(Shuffle(size=size, initial=initial, seed=seed, rng_state=rng_state), self)
 
     def take(self, n: int | None) -> Composable:
         """The first ``n`` items (all when None)."""
         check_int("take", "n", n, 0, allow_none=True)
-        return _Stage(Take(n=n), self)
+        return Stage(Take(n=n), self)
 
     def loop(self, n: int | None = None) -> Composable:
         """Iterate the whole upstream ``n`` times (forever when None); ``.counter`` counts completed passes."""
@@ -276,11 +276,11 @@ class Composable:
     def zip_index(self, pad_length: int | None = None) -> Composable:
         """``(index, item)`` pairs; with ``pad_length`` the index is a zero-padded string."""
         check_int("zip_index", "pad_length", pad_length, 0, allow_none=True)
-        return _Stage(ZipIndex(pad_length=pad_length), self)
+        return Stage(ZipIndex(pad_length=pad_length), self)
 
     def tqdm(self, **kw: Any) -> Composable:
         """A tqdm progress bar over the items (kwargs go to ``tqdm.tqdm``)."""
-        return _Stage(Tqdm(kwargs=kw), self)
+        return Stage(Tqdm(kwargs=kw), self)
 
     def monitor(
         self,
@@ -324,13 +324,13 @@ class Composable:
             clock=clock,
             kwargs=kw,
         )
-        return _Stage(node, self)
+        return Stage(node, self)
 
     def dask_map(self, callback: Callable[..., Any], **kw: Any) -> Composable:
         """Each item becomes ``dask.delayed(callback)(item, **kw)``; nothing runs until ``materialize_dask()``
         (or the user's ``.compute()``). Consecutive dask_maps are collapsed into one task per item."""
         check_callable("dask_map", "callback", callback)
-        return _Stage(DaskMap(fn=callback, kwargs=kw), self)
+        return Stage(DaskMap(fn=callback, kwargs=kw), self)
 
     def materialize_dask(self, buffer: int = 10, max_workers: int | None = None, partition_size: int = 1) -> Composable:
         """Compute the delayed items in order, at most ``buffer`` tasks in flight, on the active
@@ -338,17 +338,17 @@ class Composable:
         check_int("materialize_dask", "buffer", buffer, 1)
         check_int("materialize_dask", "max_workers", max_workers, 1, allow_none=True)
         check_int("materialize_dask", "partition_size", partition_size, 1)
-        return _Stage(MaterializeDask(buffer=buffer, max_workers=max_workers, partition_size=partition_size), self)
+        return Stage(MaterializeDask(buffer=buffer, max_workers=max_workers, partition_size=partition_size), self)
 
     def numba_map(self, callback: Callable[[Any], Any]) -> Composable:
         """``callback(item)`` for every item, compiled with numba (fused with the maps and filters around it)
         when numba can type it for the items seen; otherwise called as a plain map, with the reason in explain."""
         check_callable("numba_map", "callback", callback)
-        return _Stage(NumbaMap(fn=callback), self)
+        return Stage(NumbaMap(fn=callback), self)
 
     def barrier(self) -> Composable:
         """An optimization boundary: no pass fuses or moves nodes across it. Free at run time."""
-        return _Stage(Barrier(), self)
+        return Stage(Barrier(), self)
 
     @property
     def skipped_shards(self) -> list[tuple[Any, str]]:
@@ -400,7 +400,7 @@ class Composable:
             pass
 
 
-class _Stage(Composable):
+class Stage(Composable):
     """A handle for one built-in node; ``.source`` is the upstream handle."""
 
     def __init__(self, op: Node, source: Any = None) -> None:
@@ -494,4 +494,4 @@ def chain_fingerprint(handle: Composable) -> tuple[Any, ...]:
     return tuple(out)
 
 
-__all__ = ["Composable", "build_plan"]
+__all__ = ["Composable", "Stage", "build_plan"]

@@ -162,7 +162,7 @@ def check(nid: str, node: TorchCheck, plan: Plan) -> Runner:
 def _checked(
     open_input: Opener, node: TorchCheck, has_rank: bool, has_worker: bool, rank_parts: set[int]
 ) -> Iterator[Any]:
-    from squirrel_graph.framework.exceptions import PyTorchSplittingException
+    from squirrel_graph.errors import PyTorchSplittingException
 
     torch = sys.modules.get("torch")
     if torch is not None:

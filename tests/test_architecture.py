@@ -122,11 +122,17 @@ def test_no_module_imports_a_private_name_of_another_module():
     for name, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
-                bad += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_") and not a.name.endswith("__")]
+                bad += [
+                    f"{name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.endswith("__")
+                ]
     assert not bad, f"private names imported across modules: {bad}"
 
 
 @pytest.mark.parametrize("pkg", PACKAGES)
 def test_no_source_file_is_over_550_lines(pkg):
-    long = {str(p.relative_to(ROOT)): n for p in (ROOT / pkg).rglob("*.py") if (n := len(p.read_text().splitlines())) > 550}
+    long = {
+        str(p.relative_to(ROOT)): n for p in (ROOT / pkg).rglob("*.py") if (n := len(p.read_text().splitlines())) > 550
+    }
     assert not long, f"split these modules: {long}"

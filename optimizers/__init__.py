@@ -1,11 +1,35 @@
 """Optimization passes of squirrel_graph (squirrel-graph-optimizers-package).
 
-Each pass is a pure function ``Plan -> PassResult`` in its own module, with a legality check and a record of
-every rewrite and why (or why not). :func:`optimize` runs them in a fixed, documented order; any pass can be
-switched off by name. This package imports only the IR (``squirrel_graph.graph``).
+Each pass is a pure function ``(Plan, PassContext) -> PassResult`` in its own module, declared there as
+``PASS`` (name, order, condition); steps that are part of a plan's meaning (``normalize`` before the passes,
+``validate`` after them) are declared as ``STEP``. :mod:`optimizers.pipeline` finds them all and runs them in
+their declared order; any pass can be switched off by name. This package imports only the IR.
 """
 
-from optimizers.base import Pass, PassResult, Rewrite
-from optimizers.pipeline import DEFAULT_PASSES, PASS_NAMES, optimize
+from optimizers.base import Pass, PassContext, PassResult, Rewrite, Step
+from optimizers.pipeline import (
+    DEFAULT_PASSES,
+    PASS_NAMES,
+    PASSES,
+    STEPS,
+    PipelineResult,
+    check_disable,
+    optimize,
+    run_pipeline,
+)
 
-__all__ = ["DEFAULT_PASSES", "PASS_NAMES", "Pass", "PassResult", "Rewrite", "optimize"]
+__all__ = [
+    "DEFAULT_PASSES",
+    "PASSES",
+    "PASS_NAMES",
+    "STEPS",
+    "Pass",
+    "PassContext",
+    "PassResult",
+    "PipelineResult",
+    "Rewrite",
+    "Step",
+    "check_disable",
+    "optimize",
+    "run_pipeline",
+]

@@ -10,13 +10,16 @@ materialize_dask (the user gets the delayed objects), nor across a barrier.
 
 from __future__ import annotations
 
-from optimizers.base import PassResult, Rewrite
+import functools
+
+from optimizers.base import Pass, PassContext, PassResult, Rewrite
 from squirrel_graph.graph import DaskMap, DaskTasks, MaterializeDask, Plan
 
 NAME = "collapse_dask"
 
 
-def collapse_dask(plan: Plan) -> PassResult:
+def collapse_dask(plan: Plan, context: PassContext | None = None) -> PassResult:
+    """Replace each run of dask_maps ending in materialize_dask by one DaskTasks node."""
     rewrites = []
     for mid in plan.topo():
         node = plan.node(mid)
@@ -44,6 +47,7 @@ def collapse_dask(plan: Plan) -> PassResult:
 
 
 def _bind(node: DaskMap):
-    import functools
-
     return functools.partial(node.fn, **node.kwargs) if node.kwargs else node.fn
+
+
+PASS = Pass(NAME, collapse_dask, "consecutive dask_maps + materialize_dask -> one task per item", order=50)

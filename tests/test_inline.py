@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from squirrel_graph import IterableSource
-from squirrel_graph.backends.threaded.inline import inline_expression
 from squirrel_graph.errors import stage_of
+from squirrel_graph.runtime.inline import inline_expression
 
 OFFSET = 5
 

@@ -9,32 +9,14 @@ plans; nothing here mutates one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 from squirrel_graph.errors import LoweringError
 from squirrel_graph.graph import Node, Plan
-
-Opener = Callable[[], Iterator[Any]]
-Runner = Callable[[Sequence[Opener], "RunContext"], Iterator[Any]]
-
-
-@dataclass
-class RunContext:
-    """Mutable state of one run (one ``iter()`` of a stream): per-stage state objects keyed by stage id, and the
-    epoch set with ``set_epoch`` (seeded shuffles derive their seed from it)."""
-
-    state: dict[str, Any] = field(default_factory=dict)
-    epoch: int | None = None
-    closers: list[Any] = field(default_factory=list)
-
-    def owns(self, it: Iterator[Any]) -> Iterator[Any]:
-        """Register a stage iterator that holds resources (a thread pool) to be closed when the run ends."""
-        self.closers[:] = [c for c in self.closers if getattr(c, "gi_frame", True) is not None]  # drop finished
-        self.closers.append(it)
-        return it
+from squirrel_graph.runtime.context import RunContext, Runner
 
 
 @dataclass(frozen=True)
@@ -51,7 +33,9 @@ class Backend(Protocol):
 
     name: str
 
-    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None: ...
+    def lower_node(self, nid: str, node: Node, plan: Plan, built: Mapping[str, PhysicalStage]) -> Lowered | None:
+        """The runner of ``node`` (None if this backend does not own its kind); ``built`` holds the stages lowered
+        so far (every ancestor of ``nid``), for runners that open another stage (equalize lists the keys)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,7 +95,7 @@ def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:
     for nid in plan.topo():
         node = plan.node(nid)
         for backend in backends:
-            lowered = backend.lower_node(nid, node, plan)
+            lowered = backend.lower_node(nid, node, plan, built)
             if lowered is not None:
                 break
         else:

@@ -1,5 +1,5 @@
 """``stream.explain()``: the logical, optimized and physical plans, and every rewrite with its reason."""
 
-from squirrel_graph.explain.explanation import STAGES, Explanation, explain
+from squirrel_graph.explain.explanation import STAGES, Explanation
 
-__all__ = ["STAGES", "Explanation", "explain"]
+__all__ = ["STAGES", "Explanation"]

@@ -6,19 +6,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from squirrel_graph.compiler import Compiled, compile_plan
+from squirrel_graph.compiler import Compiled
 from squirrel_graph.graph import Fused, Plan
 
 STAGES = ("logical", "optimized", "physical")
-
-
-def explain(handle: Any, stage: str | None = None) -> Explanation:
-    """Compile ``handle``'s plan (nothing runs) and explain it."""
-    from squirrel_graph.stream.composable import build_plan
-
-    last = handle.__dict__.get("_last_state")
-    numba = [s for s in last[0].values() if hasattr(s, "compile_seconds")] if last else []
-    return Explanation(compile_plan(build_plan(handle), handle._compile_options()), stage, handle.stats(), numba)
 
 
 def _split_notes(rewrites: tuple[Any, ...]) -> dict[str, str]:

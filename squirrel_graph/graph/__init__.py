@@ -1,18 +1,16 @@
 """The IR: frozen node dataclasses and the immutable :class:`Plan` DAG. No execution code lives here."""
 
+from squirrel_graph.graph.base import TRAITS, Node, callable_name, traits, undeclared_traits
 from squirrel_graph.graph.nodes import (
     AsyncMap,
     Barrier,
     Batched,
     DaskMap,
-    DaskPerKey,
-    DaskTasks,
     Equalize,
     Fetch,
     FilePaths,
     Filter,
     Flatten,
-    Fused,
     IteratorFn,
     IterSource,
     KeySource,
@@ -21,7 +19,6 @@ from squirrel_graph.graph.nodes import (
     MaterializeDask,
     Monitor,
     Multiplex,
-    Node,
     NumbaMap,
     Opaque,
     SamplerSource,
@@ -32,16 +29,16 @@ from squirrel_graph.graph.nodes import (
     TorchCheck,
     Tqdm,
     ZipIndex,
-    callable_name,
 )
+from squirrel_graph.graph.physical import DaskTasks, Fused, PerKey
 from squirrel_graph.graph.plan import Plan, PlanError
 
 __all__ = [
+    "TRAITS",
     "AsyncMap",
     "Barrier",
     "Batched",
     "DaskMap",
-    "DaskPerKey",
     "DaskTasks",
     "Equalize",
     "Fetch",
@@ -60,6 +57,7 @@ __all__ = [
     "Node",
     "NumbaMap",
     "Opaque",
+    "PerKey",
     "Plan",
     "PlanError",
     "SamplerSource",
@@ -71,4 +69,6 @@ __all__ = [
     "TorchCheck",
     "ZipIndex",
     "callable_name",
+    "traits",
+    "undeclared_traits",
 ]

@@ -1,59 +1,21 @@
-"""Node types of the logical plan.
+"""Node types of the logical plan: the stages a user writes (optimizer output lives in :mod:`.physical`).
 
-Each node is a frozen dataclass that holds the parameters and user callables of one stage. Nodes compare by
-identity (user callables are not generally comparable). Class-level flags tell the optimizers what a node
-may legally be fused with or moved across; the flags are facts about the operation, not about a backend.
+Each node is a frozen dataclass holding the parameters and user callables of one stage, compared by identity;
+``@traits`` declares what passes may do around it (see :mod:`.base`).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-
-def callable_name(fn: Any) -> str:
-    """A short human name for a user callable (used in labels, errors and explain)."""
-    if isinstance(fn, functools.partial):
-        return callable_name(fn.func)
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-    if name is None:
-        return type(fn).__name__
-    return name.rsplit("<locals>.", 1)[-1]  # a nested function is named by itself, not its enclosing path
-
-
-def _short(value: Any, limit: int = 32) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@dataclass(frozen=True, eq=False)
-class Node:
-    """Base of every plan node.
-
-    ``per_item``: the node maps each input item to zero or more output items independently of all others and
-    keeps their order (map, filter, flatten, async_map). ``fusable``: a synchronous per-item node that a
-    generated loop can run inline. ``n_inputs``: the number of inputs (0 for sources, ``None`` for several).
-    """
-
-    kind: ClassVar[str] = "node"
-    per_item: ClassVar[bool] = False
-    fusable: ClassVar[bool] = False
-    n_inputs: ClassVar[int | None] = 1
-
-    def label(self) -> str:
-        """One-line description used by explain and in error messages."""
-        return self.kind
-
-    def params(self) -> dict[str, Any]:
-        """Parameters worth showing in explain (never the callables themselves)."""
-        return {}
-
+from squirrel_graph.graph.base import Node, callable_name, traits
 
 # --------------------------------------------------------------------------------------------- sources
 
 
+@traits(holds_state=True)
 @dataclass(frozen=True, eq=False)
 class IterSource(Node):
     """Items of an iterable, or of what a callable returns when called at iteration time."""
@@ -71,6 +33,7 @@ class IterSource(Node):
         return f"source({type(src).__name__})"
 
 
+@traits(lists_keys=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class KeySource(IterSource):
     """The shard keys of a driver's store, listed at iteration time (the top of every ``get_iter`` plan).
@@ -86,6 +49,7 @@ class KeySource(IterSource):
         return f"keys({self.store})"
 
 
+@traits(holds_state=True)
 @dataclass(frozen=True, eq=False)
 class FilePaths(Node):
     """Paths under an fsspec URL, listed at iteration time (squirrel-core's FilePathGenerator)."""
@@ -104,6 +68,7 @@ class FilePaths(Node):
         return f"file_paths({self.url!r}{', nested' if self.nested else ''})"
 
 
+@traits(order_sensitive=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class SamplerSource(Node):
     """Draws each next item from one of several inputs at random (IterableSamplerSource)."""
@@ -117,6 +82,7 @@ class SamplerSource(Node):
         return "sampler" + (f"(probs={list(self.probs)})" if self.probs else "(uniform)")
 
 
+@traits(order_sensitive=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Multiplex(Node):
     """Interleaves several inputs by a MultiplexingStrategy (squirrel-core's Multiplexer)."""
@@ -132,6 +98,7 @@ class Multiplex(Node):
         return f"multiplex({self.strategy})"
 
 
+@traits(custom=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Opaque(Node):
     """A user Composable subclass with its own ``__iter__``: a black box that reads its own ``.source``.
@@ -151,6 +118,7 @@ class Opaque(Node):
 # --------------------------------------------------------------------------------------- per-item nodes
 
 
+@traits(item_independent=True, preserves_count=True, reads_shards=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Fetch(Node):
     """Reads and decodes one shard per key: ``fn(key)`` returns the shard's samples (a list).
@@ -163,7 +131,6 @@ class Fetch(Node):
     """
 
     kind: ClassVar[str] = "fetch"
-    per_item: ClassVar[bool] = True
     fn: Any = None
     read: Any = None
     decode: Any = None
@@ -189,13 +156,12 @@ class Fetch(Node):
         return out
 
 
+@traits(item_independent=True, preserves_count=True, fusable=True, per_key=True)
 @dataclass(frozen=True, eq=False)
 class Map(Node):
     """``fn(item, **kwargs)`` for every item, synchronously and in order."""
 
     kind: ClassVar[str] = "map"
-    per_item: ClassVar[bool] = True
-    fusable: ClassVar[bool] = True
     fn: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -206,6 +172,7 @@ class Map(Node):
         return dict(self.kwargs)
 
 
+@traits(item_independent=True, preserves_count=True, fusable=True)
 @dataclass(frozen=True, eq=False)
 class NumbaMap(Map):
     """A map the numba backend compiles (with the per-item stages fused around it) when numba can type it; it
@@ -217,34 +184,32 @@ class NumbaMap(Map):
         return f"numba_map({callable_name(self.fn)})"
 
 
+@traits(item_independent=True, keeps_items=True, fusable=True, per_key=True)
 @dataclass(frozen=True, eq=False)
 class Filter(Node):
     """Keeps the items for which ``predicate(item)`` is truthy."""
 
     kind: ClassVar[str] = "filter"
-    per_item: ClassVar[bool] = True
-    fusable: ClassVar[bool] = True
     predicate: Any = None
 
     def label(self) -> str:
         return f"filter({callable_name(self.predicate)})"
 
 
+@traits(item_independent=True, unnests=True, fusable=True, per_key=True)
 @dataclass(frozen=True, eq=False)
 class Flatten(Node):
     """Yields the elements of every item (``yield from item``)."""
 
     kind: ClassVar[str] = "flatten"
-    per_item: ClassVar[bool] = True
-    fusable: ClassVar[bool] = True
 
 
+@traits(item_independent=True, preserves_count=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class AsyncMap(Node):
     """``fn(item, **kwargs)`` on a thread pool or a user executor; output order equals input order."""
 
     kind: ClassVar[str] = "async_map"
-    per_item: ClassVar[bool] = True
     fn: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     buffer: int = 100
@@ -264,6 +229,7 @@ class AsyncMap(Node):
 # ------------------------------------------------------------------------------- order/count dependent
 
 
+@traits(order_sensitive=True, batch_tail=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Batched(Node):
     """Lists of ``batchsize`` consecutive items; a short last batch is dropped if ``drop_last``."""
@@ -283,6 +249,7 @@ class Batched(Node):
         return out
 
 
+@traits(order_sensitive=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Sliding(Node):
     """Sliding windows over the stream (a generalisation of batched)."""
@@ -299,6 +266,7 @@ class Sliding(Node):
         return f"sliding({self.window_size}, stride={self.stride})"
 
 
+@traits(preserves_count=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Shuffle(Node):
     """Buffered shuffle; ``rng_state`` (a random.Random state) makes every iteration replay the same order."""
@@ -313,7 +281,15 @@ class Shuffle(Node):
         seeded = self.seed is not None or self.rng_state is not None
         return f"shuffle({self.size}{', seeded' if seeded else ''})"
 
+    @property
+    def differs_between_processes(self) -> bool:  # type: ignore[override]
+        return self.seed is None and self.rng_state is None and self.size >= 2
 
+    def noop_reason(self) -> str | None:
+        return f"shuffle buffer of size {self.size} cannot reorder items" if self.size < 2 else None
+
+
+@traits(order_sensitive=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Take(Node):
     """The first ``n`` items (all of them when ``n`` is None)."""
@@ -324,7 +300,11 @@ class Take(Node):
     def label(self) -> str:
         return f"take({self.n})"
 
+    def noop_reason(self) -> str | None:
+        return "take(None) keeps every item" if self.n is None else None
 
+
+@traits(order_sensitive=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Loop(Node):
     """Re-iterates its whole upstream ``n`` times (forever when None)."""
@@ -336,6 +316,7 @@ class Loop(Node):
         return f"loop({self.n})"
 
 
+@traits(order_sensitive=True, preserves_count=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class ZipIndex(Node):
     """``(index, item)`` pairs; the index restarts at 0 on every iteration."""
@@ -347,6 +328,7 @@ class ZipIndex(Node):
         return "zip_index" + (f"(pad_length={self.pad_length})" if self.pad_length else "")
 
 
+@traits(item_independent=True, preserves_count=True, keeps_items=True)
 @dataclass(frozen=True, eq=False)
 class Tqdm(Node):
     """A tqdm progress bar over the items passing through."""
@@ -355,6 +337,7 @@ class Tqdm(Node):
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
+@traits(custom=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class IteratorFn(Node):
     """``fn(iterator, *args, **kwargs)``: an arbitrary iterator-to-iterator function (``Composable.to``)."""
@@ -368,6 +351,7 @@ class IteratorFn(Node):
         return f"to({callable_name(self.fn)})"
 
 
+@traits(order_sensitive=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Split(Node):
     """Keeps every ``parts``-th item starting at ``index``: one rank's (or one DataLoader worker's) share.
@@ -398,6 +382,7 @@ class Split(Node):
         return text + ")"
 
 
+@traits(order_sensitive=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Equalize(Node):
     """Truncates (``drop``) or pads by repeating (``pad``) one process's stream to a count computed from
@@ -412,7 +397,11 @@ class Equalize(Node):
     def label(self) -> str:
         return f"equalize({self.mode!r}, rank {self.rank}/{self.world_size})"
 
+    def lets_split_pass(self, axis: str) -> bool:
+        return axis == "worker"  # a worker split may pass a rank's equalize, which then sets a quota per worker
 
+
+@traits(item_independent=True, preserves_count=True, keeps_items=True)
 @dataclass(frozen=True, eq=False)
 class TorchCheck(Node):
     """The end of a ``to_torch_iterable()`` stream: on the first item, checks that a multi-rank or multi-worker
@@ -426,6 +415,7 @@ class TorchCheck(Node):
         return "torch_iterable"
 
 
+@traits(item_independent=True, preserves_count=True, keeps_items=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class Monitor(Node):
     """Passes items through and reports IOPS and throughput of the items reaching it to ``callback``.
@@ -435,7 +425,6 @@ class Monitor(Node):
     """
 
     kind: ClassVar[str] = "monitor"
-    per_item: ClassVar[bool] = True
     callback: Any = None
     prefix: str = ""
     iops: bool = True
@@ -466,12 +455,12 @@ class Monitor(Node):
         return {"window_size": self.window_size, "every": self.every, "interval": self.interval}
 
 
+@traits(item_independent=True, preserves_count=True)
 @dataclass(frozen=True, eq=False)
 class DaskMap(Node):
     """Wraps each item in a ``dask.delayed`` call of ``fn`` (nothing is computed until materialized)."""
 
     kind: ClassVar[str] = "dask_map"
-    per_item: ClassVar[bool] = True
     fn: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -479,12 +468,12 @@ class DaskMap(Node):
         return f"dask_map({callable_name(self.fn)})"
 
 
+@traits(item_independent=True, preserves_count=True, holds_state=True)
 @dataclass(frozen=True, eq=False)
 class MaterializeDask(Node):
     """Computes the delayed items, in order, at most ``buffer`` at a time (squirrel-core's materialize_dask)."""
 
     kind: ClassVar[str] = "materialize_dask"
-    per_item: ClassVar[bool] = True
     buffer: int = 10
     max_workers: int | None = None
     partition_size: int = 1
@@ -496,58 +485,9 @@ class MaterializeDask(Node):
         return {"buffer": self.buffer, "partition_size": self.partition_size}
 
 
-@dataclass(frozen=True, eq=False)
-class DaskTasks(Node):
-    """``k`` consecutive dask_maps and their materialization as one task per item (or per ``partition_size``
-    items) running the composed function on the active dask.distributed Client (or dask's local scheduler)."""
-
-    kind: ClassVar[str] = "dask_tasks"
-    per_item: ClassVar[bool] = True
-    fns: tuple[Any, ...] = ()
-    labels: tuple[str, ...] = ()
-    buffer: int = 10
-    max_workers: int | None = None
-    partition_size: int = 1
-
-    def label(self) -> str:
-        per = "item" if self.partition_size == 1 else f"{self.partition_size} items"
-        return f"dask[{' → '.join(self.labels)}: {len(self.fns)} maps -> 1 task per {per}]"
-
-
-@dataclass(frozen=True, eq=False)
-class DaskPerKey(Node):
-    """A driver's fetch and the per-item stages after it, run as one dask task per shard key on the cluster."""
-
-    kind: ClassVar[str] = "dask_per_key"
-    per_item: ClassVar[bool] = True
-    fetch: Any = None  # the Fetch node
-    nodes: tuple[Node, ...] = ()  # flatten / fused / map / filter nodes applied to each shard's samples
-    node_ids: tuple[str, ...] = ()
-
-    def labels(self) -> list[str]:
-        return [self.fetch.label(), *(n.label() for n in self.nodes)]
-
-    def label(self) -> str:
-        return "dask per key[" + " → ".join(self.labels()) + "]"
-
-
+@traits(item_independent=True, preserves_count=True, keeps_items=True, barrier=True)
 @dataclass(frozen=True, eq=False)
 class Barrier(Node):
     """A user hint: no optimization crosses this point. Costs nothing at run time."""
 
     kind: ClassVar[str] = "barrier"
-
-
-# ------------------------------------------------------------------------------------ optimizer output
-
-
-@dataclass(frozen=True, eq=False)
-class Fused(Node):
-    """A run of synchronous per-item nodes (and an optional trailing ``batched``) executed as one loop."""
-
-    kind: ClassVar[str] = "fused"
-    nodes: tuple[Node, ...] = ()
-    node_ids: tuple[str, ...] = ()
-
-    def label(self) -> str:
-        return " → ".join(n.label() for n in self.nodes)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
-from squirrel_graph.graph.nodes import Node
+from squirrel_graph.graph.base import Node
 
 
 class PlanError(ValueError):
@@ -44,6 +44,21 @@ class Plan:
         g = nx.DiGraph()
         g.add_node(nid, op=node)
         return cls(g, nid)
+
+    @classmethod
+    def build(cls, nodes: Iterable[tuple[str, Node, Sequence[str]]], output: str) -> Plan:
+        """A plan from ``(id, node, input ids in port order)`` triples, in one step (no copy per node), so plans
+        of any length build in linear time."""
+        g = nx.DiGraph()
+        for nid, node, inputs in nodes:
+            if nid in g:
+                raise PlanError(f"node id used twice: {nid!r}")
+            g.add_node(nid, op=node)
+            for port, u in enumerate(inputs):
+                if u not in g:
+                    raise PlanError(f"input {u!r} of {nid!r} is not in the plan (list inputs before consumers)")
+                g.add_edge(u, nid, port=port)
+        return cls(g, output)
 
     @classmethod
     def combine(cls, nid: str, node: Node, inputs: Iterable[Plan]) -> Plan:
@@ -95,17 +110,38 @@ class Plan:
     # ------------------------------------------------------------------ rewriting (pure)
     def replace_run(self, run: list[str], new_id: str, new_node: Node) -> Plan:
         """Replace a linear run of single-input nodes (listed top to bottom) by one node."""
+        return self.replace_runs([(run, new_id, new_node)])
+
+    def replace_runs(self, runs: Sequence[tuple[list[str], str, Node]]) -> Plan:
+        """Replace several disjoint linear runs at once (one graph copy for all of them): ``(run, new_id, node)``."""
         g = nx.DiGraph(self.graph)
-        top, bottom = run[0], run[-1]
-        ins = self.inputs(top)
-        outs = list(self.graph.out_edges(bottom, data="port"))
-        g.remove_nodes_from(run)
-        g.add_node(new_id, op=new_node)
-        for port, u in enumerate(ins):
-            g.add_edge(u, new_id, port=port)
-        for _, v, port in outs:
-            g.add_edge(new_id, v, port=port)
-        output = new_id if bottom == self.output else self.output
+        output = self.output
+        for run, new_id, new_node in runs:
+            top, bottom = run[0], run[-1]
+            ins = [u for u, _, _ in sorted(g.in_edges(top, data="port"), key=lambda e: e[2])]
+            outs = list(g.out_edges(bottom, data="port"))
+            g.remove_nodes_from(run)
+            g.add_node(new_id, op=new_node)
+            for port, u in enumerate(ins):
+                g.add_edge(u, new_id, port=port)
+            for _, v, port in outs:
+                g.add_edge(new_id, v, port=port)
+            output = new_id if bottom == output else output
+        return Plan(g, output)
+
+    def insert_after(self, inserts: Sequence[tuple[str, str, Node]]) -> Plan:
+        """Put single-input nodes after existing ones, all at once: ``(after_id, new_id, node)``; every consumer of
+        ``after_id`` then reads ``new_id`` instead (a new output node if ``after_id`` was the output)."""
+        g = nx.DiGraph(self.graph)
+        output = self.output
+        for after, new_id, node in inserts:
+            outs = list(g.out_edges(after, data="port"))
+            g.add_node(new_id, op=node)
+            for _, v, port in outs:
+                g.remove_edge(after, v)
+                g.add_edge(new_id, v, port=port)
+            g.add_edge(after, new_id, port=0)
+            output = new_id if after == output else output
         return Plan(g, output)
 
     def insert_above(self, nid: str, new_id: str, node: Node) -> Plan:

@@ -1,6 +1,7 @@
 """squirrel-core compatible path ``squirrel.iterstream.iterators``: the plain generator helpers."""
 
-from squirrel_graph.backends.threaded.ops import (
+from squirrel_graph.randomness import get_random_range
+from squirrel_graph.runtime.ops import (
     batched_,
     filter_,
     flatten_,
@@ -12,7 +13,6 @@ from squirrel_graph.backends.threaded.ops import (
     tqdm_,
     zip_index_,
 )
-from squirrel_graph.randomness import get_random_range
 
 __all__ = [
     "batched_",

@@ -1,7 +1,8 @@
 """The fluent, squirrel-core compatible stream API (handles that build plans)."""
 
-from squirrel_graph.stream.composable import Composable, build_plan
+from squirrel_graph.stream.composable import Composable
 from squirrel_graph.stream.multiplexer import Multiplexer, MultiplexingStrategy, MuxIterator
+from squirrel_graph.stream.planning import build_plan
 from squirrel_graph.stream.sources import IterableSamplerSource, IterableSource
 
 __all__ = [

@@ -8,10 +8,8 @@ compiled iterator. Handles hold no threads, queues or files, so they pickle into
 
 from __future__ import annotations
 
-import functools
 import inspect
-import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from squirrel_graph.graph import (
@@ -22,7 +20,6 @@ from squirrel_graph.graph import (
     Filter,
     Flatten,
     IteratorFn,
-    IterSource,
     Loop,
     Map,
     MaterializeDask,
@@ -33,6 +30,7 @@ from squirrel_graph.graph import (
     Plan,
     Shuffle,
     Sliding,
+    Split,
     Take,
     Tqdm,
     ZipIndex,
@@ -62,6 +60,10 @@ class Composable:
         """Upstream handles (or plain iterables) feeding this node, in port order."""
         return [self.source]
 
+    def _planned_inputs(self) -> list[Any]:
+        """What the plan of this handle reads: a custom stage reads its ``.source``, a built-in one its inputs."""
+        return [self.source] if _overrides_iter(self) else self._inputs()
+
     def _compile_options(self) -> Any:
         src = self.source
         return src._compile_options() if isinstance(src, Composable) else None
@@ -69,6 +71,8 @@ class Composable:
     @property
     def plan(self) -> Plan:
         """The logical plan of this stream (built from the ``.source`` chain)."""
+        from squirrel_graph.stream.planning import build_plan
+
         return build_plan(self)
 
     def compile(
@@ -79,7 +83,7 @@ class Composable:
         inline: bool = True,
         monitor: Any = None,
         monitor_every: int = 1000,
-        client: Any = None,
+        **backend_options: Any,
     ) -> Composable:
         """A new handle (same API) that runs this stream with the given optimizer and backend settings.
 
@@ -87,12 +91,13 @@ class Composable:
         plan as written; ``inline=False`` keeps generated loops from inlining simple pure functions;
         ``monitor=callback`` (or ``True``) puts a monitor after every physical stage, named after it, reporting
         every ``monitor_every`` items (see :meth:`stats`); ``backend="dask"`` runs a driver's per-key
-        fetch/decode/maps as one task per shard on ``client`` (or the active dask.distributed Client).
-        Compilation happens at iteration, in the iterating process.
+        fetch/decode/maps as one task per shard on ``client=`` (or the active dask.distributed Client). Other
+        keyword arguments are the chosen backend's own options, validated by it. Compilation happens at
+        iteration, in the iterating process.
         """
         from squirrel_graph.compiler import CompileOptions
 
-        options = CompileOptions.checked(optimize, disable, backend, inline, monitor, monitor_every, client)
+        options = CompileOptions.checked(optimize, disable, backend, inline, monitor, monitor_every, **backend_options)
         return _Compiled(self, options)
 
     def stats(self) -> dict[str, dict[str, float]]:
@@ -106,13 +111,17 @@ class Composable:
         return {s.label: s.as_dict() for _, s in found}
 
     def explain(self, stage: str | None = None) -> Any:
-        """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz)."""
-        from squirrel_graph.explain import explain
+        """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz); it reads
+        the same cached compilation a run of this stream uses."""
+        from squirrel_graph.explain import Explanation
+        from squirrel_graph.stream.planning import compiled_for
 
-        return explain(self, stage=stage)
+        last = self.__dict__.get("_last_state")
+        numba = [s for s in last[0].values() if hasattr(s, "compile_seconds")] if last else []
+        return Explanation(compiled_for(self), stage, self.stats(), numba)
 
     def __iter__(self) -> Iterator[Any]:
-        from squirrel_graph.compiler import open_stream
+        from squirrel_graph.stream.planning import open_stream
 
         # reached through super().__iter__() from a subclass's own __iter__: run this class's built-in stage
         return open_stream(self, builtin_root=_overrides_iter(self))
@@ -368,26 +377,19 @@ class Composable:
     def split_by_rank_pytorch(
         self, torch_dist_group: Any = None, level: str = "auto", equalize: str | None = None, shard_counts: Any = None
     ) -> Composable:
-        """This rank's share (rank and world size captured now); see :class:`squirrel_graph.pytorch.SplitByRank`."""
-        from squirrel_graph.pytorch import SplitByRank
-
+        """This rank's share (rank and world size captured now); see :class:`SplitByRank`."""
         return self.compose(SplitByRank, torch_dist_group, level=level, equalize=equalize, shard_counts=shard_counts)
 
     def split_by_worker_pytorch(self, level: str = "auto") -> Composable:
-        """This DataLoader worker's share (read at iteration); see :class:`squirrel_graph.pytorch.SplitByWorker`."""
-        from squirrel_graph.pytorch import SplitByWorker
-
+        """This DataLoader worker's share (read at iteration); see :class:`SplitByWorker`."""
         return self.compose(SplitByWorker, level=level)
 
     def to_torch_iterable(self, enforce_rank_check: bool = True, enforce_worker_check: bool = True) -> Composable:
         """This stream as a ``torch.utils.data.IterableDataset`` that checks for splits on its first item."""
-        from squirrel_graph.pytorch import TorchIterable
+        from squirrel_graph.stream.torch_handles import torch_iterable_class
 
-        return self.compose(
-            functools.partial(
-                TorchIterable, enforce_rank_check=enforce_rank_check, enforce_worker_check=enforce_worker_check
-            )
-        )
+        cls = torch_iterable_class(Composable)
+        return cls(enforce_rank_check=enforce_rank_check, enforce_worker_check=enforce_worker_check).source_(self)
 
     # ------------------------------------------------------------------ terminal
     def collect(self) -> list[Any]:
@@ -433,9 +435,15 @@ class _LoopStage(Composable):
 class _Compiled(Composable):
     """A stream with explicit compile options; transparent in the plan."""
 
+    _transparent = True
+
     def __init__(self, source: Composable, options: Any) -> None:
         super().__init__(source)
         self._options = options
+
+    def _planned_inputs(self) -> list[Any]:
+        """What the plan of this handle reads: a custom stage reads its ``.source``, a built-in one its inputs."""
+        return [self.source] if _overrides_iter(self) else self._inputs()
 
     def _compile_options(self) -> Any:
         return self._options
@@ -448,50 +456,66 @@ def _overrides_iter(handle: Composable) -> bool:
     return type(handle).__iter__ is not Composable.__iter__
 
 
-def build_plan(handle: Composable, builtin_root: bool = False, record: dict[str, Composable] | None = None) -> Plan:
-    """Walk ``.source`` links from ``handle`` and build the logical plan (ids are ``"<n>:<kind>"``).
+LEVELS = ("auto", "item")
+EQUALIZE = (None, "drop", "pad")
 
-    ``builtin_root`` plans the root handle's own stage even if its class overrides ``__iter__``; ``record``
-    receives node id -> handle, so a run can tell each handle where its state is.
+
+def _check_level(method: str, level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"{method}(level=...): expected one of {LEVELS}, got {level!r}")
+
+
+class SplitByRank(Composable):
+    """This rank's share of the stream (every world_size-th item). Rank and world size are read from
+    torch.distributed now, when the stream is built, and travel with the stream into DataLoader workers.
+
+    ``level="auto"`` lets the optimizer move the split up to the shard keys; ``"item"`` keeps it here.
+    ``equalize="drop"|"pad"`` gives every rank the same number of items (dropping or repeating some), so DDP
+    ranks run the same number of steps.
     """
-    counter = itertools.count()
 
-    def visit(h: Any, root: bool = False) -> Plan:
-        while isinstance(h, _Compiled):
-            h = h.source
-        if not isinstance(h, Composable):
-            return Plan.single(f"{next(counter)}:source", IterSource(source=h))
-        node = h._builtin_node() if root and builtin_root else h._node()
-        if node.n_inputs == 0:
-            out = Plan.single(f"{next(counter)}:{node.kind}", node)
-        elif isinstance(node, Opaque):  # show (and let analyses see) what a custom stage reads
-            upstream = [visit(h.source)] if isinstance(h.source, Composable) else []
-            out = Plan.combine(f"{next(counter)}:{node.kind}", node, upstream)
-        else:
-            inputs = h._inputs()
-            if node.n_inputs == 1 and (not inputs or inputs[0] is None):
-                raise ValueError(f"{node.label()}: this stage has no source; build it with compose() or source_()")
-            sub = [visit(x) for x in inputs]  # inputs first: ids grow from the sources to the output
-            out = Plan.combine(f"{next(counter)}:{node.kind}", node, sub)
-        if record is not None:
-            record[out.output] = h
-        return out
+    def __init__(
+        self,
+        torch_dist_group: Any = None,
+        level: str = "auto",
+        equalize: str | None = None,
+        shard_counts: Mapping[Any, int] | Callable[[Any], int] | None = None,
+    ) -> None:
+        super().__init__()
+        _check_level("split_by_rank_pytorch", level)
+        if equalize not in EQUALIZE:
+            raise ValueError(f"split_by_rank_pytorch(equalize=...): expected one of {EQUALIZE}, got {equalize!r}")
+        if shard_counts is not None and not (isinstance(shard_counts, Mapping) or callable(shard_counts)):
+            raise TypeError("split_by_rank_pytorch(shard_counts=...): expected a mapping key -> count or a callable")
+        self.rank, self.size = 0, 1
+        import torch.distributed as dist  # the user asked for a torch rank split: torch is needed now
 
-    return visit(handle, root=True)
+        if dist.is_available() and dist.is_initialized():
+            group = torch_dist_group or dist.group.WORLD
+            self.rank, self.size = dist.get_rank(group), dist.get_world_size(group)
+        self.level, self.equalize, self.shard_counts = level, equalize, shard_counts
 
-
-def chain_fingerprint(handle: Composable) -> tuple[Any, ...]:
-    """Identity of every handle and source link reachable from ``handle``: equal fingerprints, equal plans."""
-    out: list[Any] = []
-    todo: list[Any] = [handle]
-    while todo:
-        h = todo.pop()
-        out.append(id(h))
-        if isinstance(h, Composable):
-            ins = h._inputs() if not _overrides_iter(h) else [h.source]
-            out.append(tuple(id(x) for x in ins))
-            todo.extend(x for x in ins if isinstance(x, Composable))
-    return tuple(out)
+    def _builtin_node(self) -> Node:
+        return Split(
+            axis="rank",
+            index=self.rank,
+            parts=self.size,
+            level=self.level,
+            equalize=self.equalize if self.size > 1 else None,
+            shard_counts=self.shard_counts,
+        )
 
 
-__all__ = ["Composable", "Stage", "build_plan"]
+class SplitByWorker(Composable):
+    """This DataLoader worker's share of the stream (worker info is read when the stream is iterated)."""
+
+    def __init__(self, level: str = "auto") -> None:
+        super().__init__()
+        _check_level("split_by_worker_pytorch", level)
+        self.level = level
+
+    def _builtin_node(self) -> Node:
+        return Split(axis="worker", level=self.level)
+
+
+__all__ = ["Composable", "SplitByRank", "SplitByWorker", "Stage"]

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from squirrel_graph.backends.lowering import Lowered, Opener, RunContext, Runner
-from squirrel_graph.backends.threaded import ops
-from squirrel_graph.graph import DaskMap, DaskPerKey, DaskTasks, MaterializeDask, Node, Plan
+from squirrel_graph.backends.lowering import Lowered, PhysicalStage
+from squirrel_graph.backends.registry import BackendSpec
+from squirrel_graph.executors import is_dask_client
+from squirrel_graph.graph import DaskMap, DaskTasks, MaterializeDask, Node, PerKey, Plan
+from squirrel_graph.runtime import ops
+from squirrel_graph.runtime.context import Opener, RunContext, Runner
+from squirrel_graph.runtime.per_key import PerKeyTask
 
 
 class Composed:
@@ -62,34 +66,16 @@ def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-class PerKeyTask:
-    """The body of one whole-plan task: fetch the shards of some keys, run the per-item stages over their samples
-    (a loop generated on the worker, cached there), return (items, corrupt shards skipped)."""
-
-    def __init__(self, node: DaskPerKey) -> None:
-        self.node = node
-
-    def __call__(self, keys: list[Any]) -> tuple[list[Any], list[tuple[Any, str]]]:
-        from squirrel_graph.backends.threaded.codegen import generate
-
-        fetch, state = self.node.fetch, ops.FetchState()
-        get = ops.skipping_corrupt(fetch.fn, state, fetch.label()) if fetch.skip_corrupt else fetch.fn
-        shards: Iterable[Any] = (get(k) for k in keys)
-        if self.node.nodes:  # flatten/map/filter: one loop, generated (and cached) on the worker
-            shards = generate(self.node.nodes, self.node.node_ids[1:]).open(iter(shards), None)
-        return list(shards), state.skipped
-
-
 class DaskBackend:
-    """Owns dask_map, materialize_dask, the collapsed dask tasks and whole-plan per-key tasks."""
+    """Owns dask_map, materialize_dask, the collapsed dask tasks and per-key tasks for the dask engine."""
 
     name = "dask"
 
     def __init__(self, client: Any = None) -> None:
         self.client = client
 
-    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
-        if isinstance(node, DaskPerKey):
+    def lower_node(self, nid: str, node: Node, plan: Plan, built: Mapping[str, PhysicalStage]) -> Lowered | None:
+        if isinstance(node, PerKey) and node.engine == ENGINE:
             note = "one task per shard key on the dask cluster; results stream back in order"
             return Lowered(_per_key(nid, node, self.client), note=note, needs_close=True)
         if isinstance(node, DaskMap):
@@ -101,7 +87,7 @@ class DaskBackend:
         return None
 
 
-def _per_key(nid: str, node: DaskPerKey, client: Any) -> Runner:
+def _per_key(nid: str, node: PerKey, client: Any) -> Runner:
     label = node.label()
     task = PerKeyTask(node)
 
@@ -169,4 +155,23 @@ def _tasks(nid: str, node: DaskTasks) -> Runner:
     return run
 
 
-__all__ = ["Composed", "DaskBackend", "active_client", "run_partition"]
+ENGINE = "dask"
+
+
+def check_client(client: Any) -> None:
+    """Validate ``compile(backend="dask", client=...)``."""
+    if client is not None and not is_dask_client(client):
+        raise ValueError(
+            f"compile(client=...): expected a dask.distributed.Client, with backend='dask'; got {type(client).__name__}"
+        )
+
+
+BACKEND = BackendSpec(
+    "dask",
+    "dask_map tasks, and a driver's per-key stages as one task per shard on a dask.distributed cluster",
+    make=lambda options, chosen: DaskBackend(client=options.get("client")),
+    options={"client": check_client},
+    per_key_engine=ENGINE,
+)
+
+__all__ = ["BACKEND", "Composed", "DaskBackend", "PerKeyTask", "active_client", "run_partition"]

@@ -19,14 +19,16 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from squirrel_graph.backends.lowering import Lowered, Opener, RunContext
-from squirrel_graph.backends.threaded.codegen import generate
+from squirrel_graph.backends.lowering import Lowered, PhysicalStage
+from squirrel_graph.backends.registry import BackendSpec
 from squirrel_graph.graph import Filter, Fused, Map, Node, NumbaMap, Plan
+from squirrel_graph.runtime.codegen import generate
+from squirrel_graph.runtime.context import Opener, RunContext
 
 logger = logging.getLogger("squirrel_graph")
 CHUNK = 4096
@@ -60,7 +62,7 @@ class NumbaBackend:
     def __init__(self, everything: bool = False) -> None:
         self.everything = everything
 
-    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
+    def lower_node(self, nid: str, node: Node, plan: Plan, built: Mapping[str, PhysicalStage]) -> Lowered | None:
         nodes, ids = _members(nid, node)
         if not isinstance(node, (Fused, NumbaMap, Map, Filter)):
             return None
@@ -297,4 +299,10 @@ _END = object()
 _SCALAR_TYPES = {"int": {int}, "float": {float}}
 
 
-__all__ = ["NumbaBackend", "NumbaState"]
+BACKEND = BackendSpec(
+    "numba",
+    "numba_map, and (when chosen) every fused map/filter run: numba.njit, or Python with the reason",
+    make=lambda options, chosen: NumbaBackend(everything=chosen),
+)
+
+__all__ = ["BACKEND", "NumbaBackend", "NumbaState"]

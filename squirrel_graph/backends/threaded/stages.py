@@ -6,12 +6,10 @@ import functools
 import itertools
 import os
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from squirrel_graph.backends.lowering import Lowered, Opener, RunContext, Runner
-from squirrel_graph.backends.threaded import ops
-from squirrel_graph.backends.threaded.codegen import generate
+from squirrel_graph.backends.lowering import Lowered, PhysicalStage
 from squirrel_graph.errors import annotate
 from squirrel_graph.graph import (
     AsyncMap,
@@ -42,6 +40,9 @@ from squirrel_graph.graph import (
     Tqdm,
     ZipIndex,
 )
+from squirrel_graph.runtime import ops, splits
+from squirrel_graph.runtime.codegen import generate
+from squirrel_graph.runtime.context import Opener, RunContext, Runner
 
 
 class ThreadedBackend:
@@ -55,17 +56,15 @@ class ThreadedBackend:
     def __init__(self, inline: bool = True) -> None:
         self.inline = inline
 
-    def lower_node(self, nid: str, node: Node, plan: Plan) -> Lowered | None:
+    def lower_node(self, nid: str, node: Node, plan: Plan, built: Mapping[str, PhysicalStage]) -> Lowered | None:
         if isinstance(node, _LOOP_KINDS) or (isinstance(node, Monitor) and node.sampled):
             return _fused(nid, node, self.inline)
         if isinstance(node, Shuffle):
             return Lowered(_shuffle(nid, node, plan))
-        if isinstance(node, (Equalize, TorchCheck)):
-            from squirrel_graph.backends.threaded import splits
-
-            return Lowered(
-                splits.equalize(nid, node, plan) if isinstance(node, Equalize) else splits.check(nid, node, plan)
-            )
+        if isinstance(node, Equalize):
+            return Lowered(splits.equalize(nid, node, plan, lambda sid: built[sid].open))
+        if isinstance(node, TorchCheck):
+            return Lowered(splits.check(nid, node, plan))
         make = _RUNNERS.get(type(node))
         if make is None:
             return None
@@ -151,13 +150,11 @@ def _fetch(nid: str, node: Fetch) -> Runner:
 
 def _decode_workers() -> int:
     """Decode threads for this process: the cores, shared among the DataLoader workers it is one of."""
-    from squirrel_graph.backends.threaded.splits import worker_info
-
-    return max(1, (os.cpu_count() or 1) // worker_info()[1])
+    return max(1, (os.cpu_count() or 1) // splits.worker_info()[1])
 
 
 def _shuffle(nid: str, node: Shuffle, plan: Plan) -> Runner:
-    splits = [plan.node(a) for a in plan.ancestors(nid) if isinstance(plan.node(a), Split)]
+    above = [plan.node(a) for a in plan.ancestors(nid) if isinstance(plan.node(a), Split)]
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         rng, seed = None, node.seed
@@ -166,19 +163,17 @@ def _shuffle(nid: str, node: Shuffle, plan: Plan) -> Runner:
             rng.setstate(node.rng_state)  # a fresh copy per run: every iteration replays the same order
         if ctx.epoch is not None and (seed is not None or rng is not None):
             base = seed if seed is not None else rng.getrandbits(64)
-            seed, rng = epoch_seed(base, ctx.epoch, splits), None
+            seed, rng = epoch_seed(base, ctx.epoch, above), None
         return ops.shuffle_(inputs[0](), node.size, node.initial, rng=rng, seed=seed)
 
     return run
 
 
-def epoch_seed(base: Any, epoch: int, splits: Sequence[Split]) -> str:
+def epoch_seed(base: Any, epoch: int, ancestors: Sequence[Split]) -> str:
     """The seed of a seeded shuffle in ``epoch``: from (seed, epoch) above any split, so every process shuffles
     alike and the split stays a partition; also from (rank, worker) below a split, where each process shuffles
     its own share."""
-    from squirrel_graph.backends.threaded.splits import share
-
-    parts = [repr(base), str(epoch)] + [f"{s.axis}{share(s)[0]}" for s in splits]
+    parts = [repr(base), str(epoch)] + [f"{s.axis}{splits.share(s)[0]}" for s in ancestors]
     return "|".join(parts)
 
 
@@ -265,9 +260,7 @@ def _iterator_fn(nid: str, node: IteratorFn) -> Runner:
 
 def _split(nid: str, node: Split) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        from squirrel_graph.backends.threaded.splits import share
-
-        index, parts = share(node)
+        index, parts = splits.share(node)
         return inputs[0]() if parts <= 1 else itertools.islice(inputs[0](), index, None, parts)
 
     return run

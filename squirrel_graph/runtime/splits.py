@@ -7,10 +7,9 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from squirrel_graph.backends.lowering import Opener, RunContext, Runner, lower
-from squirrel_graph.graph import Equalize, Fused, IterSource, KeySource, Plan, Split, TorchCheck
-
-_COUNT_PRESERVING = ("map", "async_map", "fetch", "flatten", "shuffle", "tqdm", "barrier")
+from squirrel_graph.errors import PyTorchSplittingException
+from squirrel_graph.graph import Equalize, IterSource, KeySource, Plan, Split, TorchCheck
+from squirrel_graph.runtime.context import Opener, RunContext, Runner
 
 
 def worker_info() -> tuple[int, int]:
@@ -33,18 +32,11 @@ def share(node: Split) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------------ equalize
 
 
-def _count_preserving(node: Any) -> bool:
-    """Does every shard give the same number of items after ``node`` as before it? (A fused run: all members.)"""
-    if isinstance(node, Fused):
-        return all(_count_preserving(m) for m in node.nodes)
-    return node.kind in _COUNT_PRESERVING
-
-
 def _key_level(plan: Plan, nid: str) -> tuple[str, list[Split]]:
     """From an Equalize node, walk up through count-preserving nodes to the splits at the key level; returns the
     id of the node the splits read (the key listing, or a sized source) and the splits, top-down."""
     up = plan.inputs(nid)[0]
-    while _count_preserving(plan.node(up)):
+    while plan.node(up).keeps_key_counts():
         up = plan.inputs(up)[0]
     splits: list[Split] = []
     while isinstance(plan.node(up), Split):
@@ -77,8 +69,10 @@ def _assign(keys: Sequence[Any], splits: Sequence[Split], rank: int, world: int,
     return out
 
 
-def equalize(nid: str, node: Equalize, plan: Plan) -> Runner:
-    """Truncate or pad this process's items to the count every process at the same worker position agrees on."""
+def equalize(nid: str, node: Equalize, plan: Plan, opener_of: Callable[[str], Callable[[RunContext], Any]]) -> Runner:
+    """Truncate or pad this process's items to the count every process at the same worker position agrees on.
+
+    ``opener_of(stage_id)`` opens another stage of the same physical plan: here, the key listing to count."""
     listing_id, splits = _key_level(plan, nid)
     listing = plan.node(listing_id)
     if not splits or not isinstance(listing, (KeySource, IterSource)):
@@ -91,13 +85,11 @@ def equalize(nid: str, node: Equalize, plan: Plan) -> Runner:
             f"{node.label()}: equal counts need a re-iterable source (a list, a range, a callable), not "
             "an iterator that counting would use up"
         )
-    sub_plan = Plan(plan.graph.subgraph(plan.ancestors(listing_id) | {listing_id}).copy(), listing_id)
+    open_listing = opener_of(listing_id)
     counts = _counts_fn(node, listing)
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        from squirrel_graph.backends.threaded import ThreadedBackend
-
-        keys = list(lower(sub_plan, [ThreadedBackend()]).open(RunContext()))
+        keys = list(open_listing(RunContext()))
         worker, workers = worker_info()
         per_rank = [
             sum(counts(k) for k in _assign(keys, splits, r, node.world_size, worker, workers))
@@ -135,12 +127,21 @@ def _to_count(open_input: Opener, target: int, node: Equalize, state: dict[str, 
 
 
 def _covered(plan: Plan, nid: str, axis: str) -> bool:
-    """Does every path from a source to ``nid`` pass through a split of ``axis``?"""
-    node = plan.node(nid)
-    if isinstance(node, Split) and node.axis == axis:
-        return True
-    ins = plan.inputs(nid)
-    return bool(ins) and all(_covered(plan, i, axis) for i in ins)
+    """Does every path from a source to ``nid`` pass through a split of ``axis``? (Iterative: plans of any length.)"""
+    todo, seen = [nid], set()
+    while todo:
+        cur = todo.pop()
+        if cur in seen:
+            continue
+        seen.add(cur)
+        node = plan.node(cur)
+        if isinstance(node, Split) and node.axis == axis:
+            continue
+        ins = plan.inputs(cur)
+        if not ins:
+            return False  # a source reached without passing a split
+        todo.extend(ins)
+    return True
 
 
 def check(nid: str, node: TorchCheck, plan: Plan) -> Runner:
@@ -162,8 +163,6 @@ def check(nid: str, node: TorchCheck, plan: Plan) -> Runner:
 def _checked(
     open_input: Opener, node: TorchCheck, has_rank: bool, has_worker: bool, rank_parts: set[int]
 ) -> Iterator[Any]:
-    from squirrel_graph.errors import PyTorchSplittingException
-
     torch = sys.modules.get("torch")
     if torch is not None:
         dist = torch.distributed

@@ -1,0 +1,30 @@
+"""What a running stage sees: openers of its inputs and the :class:`RunContext` holding one run's state.
+
+A runner is ``runner(inputs, ctx) -> Iterator`` where ``inputs`` are zero-argument callables that open a *fresh*
+iterator over each input stage (so ``loop`` and ``Multiplexer`` can re-open their upstream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Opener = Callable[[], Iterator[Any]]
+Runner = Callable[[Sequence[Opener], "RunContext"], Iterator[Any]]
+
+
+@dataclass
+class RunContext:
+    """Mutable state of one run (one ``iter()`` of a stream): per-stage state objects keyed by stage id, and the
+    epoch set with ``set_epoch`` (seeded shuffles derive their seed from it)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    epoch: int | None = None
+    closers: list[Any] = field(default_factory=list)
+
+    def owns(self, it: Iterator[Any]) -> Iterator[Any]:
+        """Register a stage iterator that holds resources (a thread pool) to be closed when the run ends."""
+        self.closers[:] = [c for c in self.closers if getattr(c, "gi_frame", True) is not None]  # drop finished
+        self.closers.append(it)
+        return it

@@ -1,5 +1,6 @@
 """squirrel-core compatible path ``squirrel.catalog``."""
 
-from squirrel_graph.io.catalog import Catalog, CatalogKey, Source
+from squirrel_graph.io.catalog import Catalog
+from squirrel_graph.io.catalog_records import CatalogKey, Source
 
 __all__ = ["Catalog", "CatalogKey", "Source"]

@@ -1,5 +1,5 @@
 """squirrel-core compatible path ``squirrel.catalog.source``."""
 
-from squirrel_graph.io.catalog import Source
+from squirrel_graph.io.catalog_records import Source
 
 __all__ = ["Source"]

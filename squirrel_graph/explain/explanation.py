@@ -91,9 +91,16 @@ class Explanation:
             for s in self.numba:
                 why = f": {s.reason}" if s.reason else ""
                 out.append(f"  {s.label}: {s.mode}{why} (compile {s.compile_seconds:.2f} s, {s.compilations} new)")
+        out.append("== Pipeline ==")
+        out.append(f"  {self.pipeline_line()}")
         out.append("== Rewrites ==")
         out += [f"  {r}" for r in c.rewrites] or ["  (none)"]
         return "\n".join(out)
+
+    def pipeline_line(self) -> str:
+        """What ran, phase by phase: normalize steps, optimization passes, validate steps."""
+        phases = self.compiled.pipeline
+        return " | ".join(f"{phase}: {', '.join(names) or '(none)'}" for phase, names in phases)
 
     def __repr__(self) -> str:
         return str(self)
@@ -112,7 +119,7 @@ class Explanation:
             _add_plan(g, c.optimized, "O", "Optimized plan", _split_notes(c.rewrites))
         if "physical" in self._stages():
             _add_physical(g, c.physical, self.stats)
-        notes = [str(r) for r in c.rewrites] or ["(no rewrites)"]
+        notes = [self.pipeline_line(), *(str(r) for r in c.rewrites)] if c.rewrites else [self.pipeline_line(), "(no rewrites)"]
         wrapped = [line for n in notes for line in textwrap.wrap(n, 100, subsequent_indent="    ")]
         text = "\\l".join(_escape(n) for n in wrapped) + "\\l"
         g.node("rewrites", label=f"Rewrites\\l{text}", shape="note", fillcolor="lightyellow", fontsize="9")

@@ -1,129 +1,47 @@
-"""Catalogs: named, versioned data sources that build their own drivers (squirrel-core's ``squirrel.catalog``).
+"""Catalogs: named, versioned sources that build their drivers through the registry (squirrel-core's ``catalog``).
 
-A :class:`Catalog` maps an identifier to the versions of a :class:`Source` (a driver name, the driver's keyword
-arguments and free metadata). ``catalog[id].get_driver()`` finds the driver class in the registry
-(:mod:`squirrel_graph.io.plugins`) and builds it. Catalogs are shared as YAML files in squirrel-core's format
-(``!YamlCatalog`` / ``!YamlSource`` / ``!CatalogKey`` tags), read and written with PyYAML's *safe* loader and dumper,
-so files written by squirrel-core load here and files written here load in squirrel-core.
-"""
+Catalog and CatalogSource create each other, so they share this module, with the catalog <-> YAML conversions."""
 
 from __future__ import annotations
 
-import copy as _copy
 import io
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, MutableMapping
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import fsspec
-import yaml
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from squirrel_graph.errors import SourceExistsError, SquirrelGraphError
+from squirrel_graph.io.catalog_records import (
+    CatalogConflictError,
+    CatalogFormatError,
+    CatalogKey,
+    DummyCatalogSource,
+    Source,
+    check_new_version,
+    copy_source,
+    is_version,
+)
+from squirrel_graph.io.catalog_yaml import (
+    YamlCatalog,
+    YamlSource,
+    check_catalog_document,
+    parse_catalog_document,
+    prep_yaml,
+)
+from squirrel_graph.io.fs import get_fs_from_url, get_protocol
+from squirrel_graph.io.plugins import get_driver_class, plugin_sources
 
 if TYPE_CHECKING:
     from squirrel_graph.io.drivers import Driver
 
 __all__ = [
-    "CATALOG_FORMAT_VERSION",
-    "MIN_CATALOG_VERSION",
     "Catalog",
-    "CatalogConflictError",
-    "CatalogFormatError",
-    "CatalogKey",
     "CatalogSource",
-    "CatalogYaml",
-    "DummyCatalogSource",
-    "Source",
-    "YamlCatalog",
-    "YamlSource",
     "catalog2yamlcatalog",
     "catalog_to_yaml",
-    "prep_yaml",
     "yaml_to_catalog",
     "yamlcatalog2catalog",
 ]
-
-#: The ``version:`` written into catalog files: the squirrel-core release whose catalog format this mirrors, so that
-#: squirrel-core (which asserts ``version >= 0.4``) loads our files. squirrel_graph's own version goes in a comment.
-CATALOG_FORMAT_VERSION = "0.20.2"
-#: Catalog files older than this (squirrel-core < 0.4) used another layout and are refused.
-MIN_CATALOG_VERSION = (0, 4)
-
-_MAP_TAG = "tag:yaml.org,2002:map"
-
-
-class CatalogFormatError(SquirrelGraphError, ValueError):
-    """A catalog document is malformed or too old; raised instead of squirrel-core's assertion and TypeErrors."""
-
-
-class CatalogConflictError(SourceExistsError, AssertionError):
-    """Two catalogs define the same (identifier, version); an AssertionError too, as squirrel-core asserted here."""
-
-
-# ---------------------------------------------------------------------------------------------------- records
-@dataclass(init=False, repr=False)
-class Source:
-    """What a catalog stores: the registered driver ``name``, the keyword arguments to build it, and metadata."""
-
-    driver_name: str
-    driver_kwargs: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __init__(
-        self,
-        driver_name: str,
-        driver_kwargs: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(driver_name, str):
-            raise TypeError(f"Source(driver_name=...): expected a driver name (str), got {driver_name!r}")
-        self.driver_name = driver_name
-        self.driver_kwargs = _as_dict(driver_kwargs, "driver_kwargs")
-        self.metadata = _as_dict(metadata, "metadata")
-
-    def __repr__(self) -> str:
-        dct = {"driver_name": self.driver_name, "driver_kwargs": self.driver_kwargs, "metadata": self.metadata}
-        return json.dumps(dct, indent=2, default=str)
-
-
-def _as_dict(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value  # kept as is (not copied), like squirrel-core
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"Source({what}=...): expected a mapping or None, got {type(value).__name__}")
-
-
-def _copy_source(source: Source) -> Source:
-    """A plain Source with deep copies of the kwargs and metadata, so that copies never share mutable state."""
-    return Source(source.driver_name, _copy.deepcopy(source.driver_kwargs), _copy.deepcopy(source.metadata))
-
-
-class CatalogKey(NamedTuple):
-    """The key of one version of a source in a catalog; ``version=-1`` means the latest."""
-
-    identifier: str
-    version: int = -1
-
-
-def _is_version(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_new_version(version: Any, identifier: str) -> int:
-    if not _is_version(version):
-        raise TypeError(f"catalog source {identifier!r}: a version is a positive int, got {version!r}")
-    if version <= 0:
-        raise ValueError(
-            f"catalog source {identifier!r}: a version is a positive int, got {version}"
-            " (use catalog[identifier] = source to add a new latest version)"
-        )
-    return version
 
 
 def _insert_version(versions: dict[int, CatalogSource], version: int, source: CatalogSource) -> None:
@@ -198,11 +116,11 @@ class CatalogSource(Source):
         return json.dumps(dct, indent=2, default=str)
 
     def _resolve(self, index: Any) -> int:
-        if _is_version(index) and index == -1:
+        if is_version(index) and index == -1:
             if not self._versions:
                 raise KeyError(f"catalog source {self._identifier!r} has no versions left")
             return max(self._versions)
-        if _is_version(index) and index in self._versions:
+        if is_version(index) and index in self._versions:
             return index
         raise KeyError(f"catalog source {self._identifier!r} has no version {index!r} (has {list(self._versions)})")
 
@@ -212,7 +130,7 @@ class CatalogSource(Source):
     def __setitem__(self, index: int, value: Source) -> None:
         if not isinstance(value, Source):
             raise TypeError(f"catalog source {self._identifier!r}: expected a Source, got {type(value).__name__}")
-        version = _check_new_version(index, self._identifier)
+        version = check_new_version(index, self._identifier)
         new = CatalogSource(value, self._identifier, self._catalog, version=version, versions=self._versions)
         _insert_version(self._versions, version, new)
 
@@ -223,7 +141,7 @@ class CatalogSource(Source):
             del cat._sources[self._identifier]  # an identifier without versions is no longer in the catalog
 
     def __contains__(self, index: object) -> bool:
-        if not _is_version(index):
+        if not is_version(index):
             return False
         return bool(self._versions) if index == -1 else index in self._versions
 
@@ -236,64 +154,14 @@ class CatalogSource(Source):
     def get_driver(self, **kwargs: Any) -> Driver:
         """Build this source's driver: ``cls(catalog=..., **{**driver_kwargs, **kwargs})``, where ``cls`` is the
         registered driver whose ``name`` is ``driver_name`` and ``storage_options`` is always the merge of both."""
-        from squirrel_graph.io.plugins import get_driver_class
-
         cls = get_driver_class(self.driver_name)
         storage_options = {
             **(self.driver_kwargs.get("storage_options") or {}),
             **(kwargs.get("storage_options") or {}),
         }
-        arguments = {"catalog": self._catalog, **self.driver_kwargs, **kwargs, "storage_options": storage_options}
+        catalog = self._catalog if self._catalog is not None else Catalog()  # free-standing: an empty catalog
+        arguments = {"catalog": catalog, **self.driver_kwargs, **kwargs, "storage_options": storage_options}
         return cls(**arguments)
-
-
-class DummyCatalogSource:
-    """What ``catalog[id]`` returns for an unknown ``id``: it has no versions, but ``catalog[id][v] = source`` works."""
-
-    def __init__(self, identifier: str, catalog: Catalog) -> None:
-        self._identifier = identifier
-        self._catalog = catalog
-
-    @property
-    def identifier(self) -> str:
-        """The identifier that was looked up (read-only)."""
-        return self._identifier
-
-    @property
-    def catalog(self) -> Catalog:
-        """The catalog that was indexed (read-only)."""
-        return self._catalog
-
-    @property
-    def versions(self) -> dict[int, CatalogSource]:
-        """The versions now stored under this identifier (none when it was looked up)."""
-        return dict(self._catalog._sources.get(self._identifier, {}))
-
-    def __setitem__(self, index: int, value: Source) -> None:
-        self._catalog[self._identifier, index] = value
-
-    def __getitem__(self, index: int) -> CatalogSource:
-        if (self._identifier, index) in self._catalog:
-            return self._catalog[self._identifier, index]
-        raise KeyError(f"the catalog has no source {self._identifier!r} (version {index!r})")
-
-    def __contains__(self, index: object) -> bool:
-        return (self._identifier, index) in self._catalog
-
-    def __iter__(self) -> Iterator[CatalogSource]:
-        return iter(list(self.versions.values()))
-
-    def __len__(self) -> int:
-        return len(self._catalog._sources.get(self._identifier, {}))
-
-    def get_driver(self, **kwargs: Any) -> Driver:
-        """Build the driver of the latest version, once one has been set; a KeyError naming the id before that."""
-        if self._identifier not in self._catalog:
-            raise KeyError(f"the catalog has no source {self._identifier!r}")
-        return self._catalog[self._identifier].get_driver(**kwargs)
-
-    def __repr__(self) -> str:
-        return f"DummyCatalogSource({self._identifier!r})"
 
 
 # ---------------------------------------------------------------------------------------------------- the catalog
@@ -344,7 +212,7 @@ class Catalog(MutableMapping):
         versions = self._sources.get(ident)
         if version is None:
             version = max(versions) + 1 if versions else 1
-        version = _check_new_version(version, ident)
+        version = check_new_version(version, ident)
         if versions is None:
             versions = self._sources[ident] = {}
         _insert_version(versions, version, CatalogSource(value, ident, self, version=version, versions=versions))
@@ -370,7 +238,7 @@ class Catalog(MutableMapping):
             return False
         ident, version = key
         versions = self._sources.get(ident) if isinstance(ident, str) else None
-        if not versions or not _is_version(version):
+        if not versions or not is_version(version):
             return False
         return version == -1 or version in versions
 
@@ -459,7 +327,7 @@ class Catalog(MutableMapping):
         """A deep copy: the same identifiers and versions, with copied driver kwargs and metadata."""
         cat = Catalog()
         for ident, version, source in self._all_versions():
-            cat[ident, version] = _copy_source(source)
+            cat[ident, version] = copy_source(source)
         return cat
 
     def slice(self, keys: Iterable[str]) -> Catalog:
@@ -471,14 +339,14 @@ class Catalog(MutableMapping):
         cat = Catalog()
         for ident in keys:
             for version, source in self._sources[ident].items():
-                cat[ident, version] = _copy_source(source)
+                cat[ident, version] = copy_source(source)
         return cat
 
     def union(self, other: Catalog) -> Catalog:
         """Every (identifier, version) of both catalogs; where both have one, ``other``'s source is kept."""
         cat = self.copy()
         for ident, version, source in other._all_versions():
-            cat[ident, version] = _copy_source(source)
+            cat[ident, version] = copy_source(source)
         return cat
 
     def intersection(self, other: Catalog) -> Catalog:
@@ -489,7 +357,7 @@ class Catalog(MutableMapping):
             if (ident, version) in other:
                 if source != other[ident, version]:
                     conflicts.append((ident, version))
-                cat[ident, version] = _copy_source(source)
+                cat[ident, version] = copy_source(source)
         if conflicts:
             raise CatalogConflictError(f"the catalogs hold different sources under {conflicts}")
         return cat
@@ -500,7 +368,7 @@ class Catalog(MutableMapping):
         for a, b in ((self, other), (other, self)):
             for ident, version, source in a._all_versions():
                 if (ident, version) not in b:
-                    cat[ident, version] = _copy_source(source)
+                    cat[ident, version] = copy_source(source)
         return cat
 
     def join(self, other: Catalog) -> Catalog:
@@ -524,21 +392,17 @@ class Catalog(MutableMapping):
     def from_plugins() -> Catalog:
         """The sources registered with ``register_source`` or by installed plugins (entry points); a later
         registration of the same (identifier, version) wins, and version -1 adds a new latest version."""
-        from squirrel_graph.io.plugins import plugin_sources
-
         cat = Catalog()
         for key, source in plugin_sources():
             if key.version == -1:
-                cat[key.identifier] = _copy_source(source)
+                cat[key.identifier] = copy_source(source)
             else:
-                cat[key.identifier, key.version] = _copy_source(source)
+                cat[key.identifier, key.version] = copy_source(source)
         return cat
 
     @staticmethod
     def from_dirs(paths: Iterable[str]) -> Catalog:
         """Join the ``*.yaml`` files directly inside each folder (any fsspec URL), in sorted order."""
-        from squirrel_graph.io.fs import get_fs_from_url, get_protocol
-
         files: list[str] = []
         for path in [paths] if isinstance(paths, str) else paths:
             fs = get_fs_from_url(path)
@@ -579,166 +443,6 @@ class Catalog(MutableMapping):
             fh.write(text)
 
 
-# ---------------------------------------------------------------------------------------------------- YAML
-@dataclass
-class YamlSource:
-    """One version of a source as it is written in a catalog file (tag ``!YamlSource``)."""
-
-    identifier: str
-    driver_name: str
-    driver_kwargs: dict[str, Any] = field(default_factory=dict)
-    version: int = 1
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class YamlCatalog:
-    """A catalog file's document (tag ``!YamlCatalog``): the format version and a flat list of sources."""
-
-    version: str = CATALOG_FORMAT_VERSION
-    sources: list[YamlSource] = field(default_factory=list)
-
-
-class CatalogLoader(yaml.SafeLoader):
-    """PyYAML's safe loader plus squirrel-core's catalog tags; nothing else is constructed."""
-
-
-class CatalogDumper(yaml.SafeDumper):
-    """PyYAML's safe dumper plus squirrel-core's catalog tags (and tuples / dict subclasses as plain YAML)."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        """Never write anchors: versions that share one kwargs dict are written out in full, each."""
-        return True
-
-
-def _where(node: yaml.Node) -> str:
-    mark = node.start_mark
-    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
-
-
-def _mapping_node(node: yaml.Node, tag: str) -> MappingNode:
-    if not isinstance(node, MappingNode):
-        raise CatalogFormatError(f"{tag} at {_where(node)} must be a mapping")
-    return node
-
-
-def _construct_fields(loader: CatalogLoader, node: MappingNode, tag: str, names: tuple[str, ...]) -> dict[str, Any]:
-    data = loader.construct_mapping(node, deep=True)
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise CatalogFormatError(f"{tag} at {_where(node)}: unknown field(s) {unknown}; expected {list(names)}")
-    return data
-
-
-def _construct_yaml_source(loader: CatalogLoader, node: yaml.Node) -> YamlSource:
-    node = _mapping_node(node, "!YamlSource")
-    names = ("identifier", "driver_name", "driver_kwargs", "version", "metadata")
-    data = _construct_fields(loader, node, "!YamlSource", names)
-    for required in ("identifier", "driver_name"):
-        if not isinstance(data.get(required), str):
-            raise CatalogFormatError(f"!YamlSource at {_where(node)}: {required!r} must be a string")
-    version = data.get("version", 1)
-    if isinstance(version, str) and version.strip().isdigit():
-        version = int(version)
-    if not _is_version(version) or version <= 0:
-        raise CatalogFormatError(f"!YamlSource at {_where(node)}: version must be a positive int, got {version!r}")
-    kwargs = {}
-    for name in ("driver_kwargs", "metadata"):
-        value = data.get(name)
-        if value is not None and not isinstance(value, dict):
-            raise CatalogFormatError(f"!YamlSource at {_where(node)}: {name!r} must be a mapping")
-        kwargs[name] = value or {}
-    return YamlSource(data["identifier"], data["driver_name"], version=version, **kwargs)
-
-
-def _construct_yaml_catalog(loader: CatalogLoader, node: yaml.Node) -> YamlCatalog:
-    node = _mapping_node(node, "!YamlCatalog")
-    version: str | None = None
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, ScalarNode):
-            continue
-        if key_node.value == "version":
-            if not isinstance(value_node, ScalarNode):
-                raise CatalogFormatError(f"!YamlCatalog at {_where(node)}: 'version' must be a scalar")
-            version = value_node.value  # the text as written: 0.10 must not become the float 0.1
-        elif key_node.value == "sources" and isinstance(value_node, SequenceNode):
-            for item in value_node.value:  # untagged entries are sources too
-                if isinstance(item, MappingNode) and item.tag == _MAP_TAG:
-                    item.tag = "!YamlSource"
-    data = _construct_fields(loader, node, "!YamlCatalog", ("version", "sources"))
-    sources = data.get("sources") or []
-    if not isinstance(sources, list) or not all(isinstance(s, YamlSource) for s in sources):
-        raise CatalogFormatError(f"!YamlCatalog at {_where(node)}: 'sources' must be a list of !YamlSource")
-    return YamlCatalog(version=CATALOG_FORMAT_VERSION if version is None else version, sources=sources)
-
-
-def _construct_catalog_key(loader: CatalogLoader, node: yaml.Node) -> CatalogKey:
-    if not isinstance(node, SequenceNode):
-        raise CatalogFormatError(f"!CatalogKey at {_where(node)} must be a sequence")
-    return CatalogKey(*loader.construct_sequence(node, deep=True))
-
-
-CatalogLoader.add_constructor("!YamlCatalog", _construct_yaml_catalog)
-CatalogLoader.add_constructor("!YamlSource", _construct_yaml_source)
-CatalogLoader.add_constructor("!CatalogKey", _construct_catalog_key)
-
-
-def _represent_yaml_catalog(dumper: CatalogDumper, data: YamlCatalog) -> yaml.Node:
-    return dumper.represent_mapping("!YamlCatalog", [("version", data.version), ("sources", data.sources)])
-
-
-def _represent_yaml_source(dumper: CatalogDumper, data: YamlSource) -> yaml.Node:
-    names = ("identifier", "driver_name", "driver_kwargs", "version", "metadata")
-    return dumper.represent_mapping("!YamlSource", [(n, getattr(data, n)) for n in names])
-
-
-def _represent_catalog_key(dumper: CatalogDumper, data: CatalogKey) -> yaml.Node:
-    return dumper.represent_sequence("!CatalogKey", list(data))
-
-
-CatalogDumper.add_representer(YamlCatalog, _represent_yaml_catalog)
-CatalogDumper.add_representer(YamlSource, _represent_yaml_source)
-CatalogDumper.add_representer(CatalogKey, _represent_catalog_key)
-CatalogDumper.add_multi_representer(tuple, CatalogDumper.represent_list)
-CatalogDumper.add_multi_representer(dict, CatalogDumper.represent_dict)
-
-
-class CatalogYaml:
-    """What :func:`prep_yaml` returns: ``load``/``dump`` like the ruamel object squirrel-core used, but safe."""
-
-    def load(self, stream: str | bytes | IO[Any]) -> Any:
-        """Parse one YAML document with the catalog tags; an untagged ``version``/``sources`` mapping is a catalog."""
-        loader = CatalogLoader(stream)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
-                keys = {k.value for k, _ in node.value if isinstance(k, ScalarNode)}
-                if "sources" in keys and keys <= {"version", "sources"}:
-                    node.tag = "!YamlCatalog"
-            return loader.construct_document(node)
-        finally:
-            loader.dispose()
-
-    def dump(self, data: Any, stream: IO[str] | None = None) -> str | None:
-        """Write ``data`` as block-style YAML in insertion order (to ``stream``, or return it as a string)."""
-        text = yaml.dump(data, Dumper=CatalogDumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
-        if isinstance(data, YamlCatalog):
-            from squirrel_graph import __version__
-
-            text = f"# written by squirrel_graph {__version__}\n{text}"
-        if stream is None:
-            return text
-        stream.write(text)
-        return None
-
-
-def prep_yaml() -> CatalogYaml:
-    """A YAML reader/writer that knows ``!YamlCatalog``, ``!YamlSource`` and ``!CatalogKey`` (squirrel-core's tags)."""
-    return CatalogYaml()
-
-
 def catalog2yamlcatalog(catobj: Catalog) -> YamlCatalog:
     """The serializable form of a catalog: one :class:`YamlSource` per (identifier, version)."""
     sources = [
@@ -754,27 +458,9 @@ def catalog2yamlcatalog(catobj: Catalog) -> YamlCatalog:
     return YamlCatalog(sources=sources)
 
 
-_VERSION_RE = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?")
-
-
-def _parse_format_version(version: Any) -> tuple[int, int]:
-    match = _VERSION_RE.match(str(version))
-    if match is None:
-        raise CatalogFormatError(f"catalog file version {version!r} is not a version number")
-    return int(match.group(1)), int(match.group(2) or 0)
-
-
 def yamlcatalog2catalog(yamlcat: YamlCatalog) -> Catalog:
     """Build a Catalog from a loaded catalog document; refuses documents older than format 0.4."""
-    if not isinstance(yamlcat, YamlCatalog):
-        raise CatalogFormatError(f"expected a !YamlCatalog document, got {type(yamlcat).__name__}")
-    parsed = _parse_format_version(yamlcat.version)
-    if parsed < MIN_CATALOG_VERSION:
-        minimum = ".".join(map(str, MIN_CATALOG_VERSION))
-        raise CatalogFormatError(
-            f"catalog file version {yamlcat.version} is older than {minimum}; files written by squirrel-core before"
-            f" {minimum} use another layout and are not supported"
-        )
+    yamlcat = check_catalog_document(yamlcat)
     cat = Catalog()
     for s in yamlcat.sources:
         if (s.identifier, s.version) in cat:
@@ -792,7 +478,4 @@ def catalog_to_yaml(cat: Catalog) -> str:
 
 def yaml_to_catalog(text: str) -> Catalog:
     """Parse YAML text in squirrel-core's catalog format into a Catalog."""
-    data = prep_yaml().load(text)
-    if data is None:
-        raise CatalogFormatError("the YAML document is empty; expected a !YamlCatalog")
-    return yamlcatalog2catalog(data)
+    return yamlcatalog2catalog(parse_catalog_document(text))

@@ -12,12 +12,15 @@ import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from squirrel_graph.graph import Fetch, KeySource, Node
 from squirrel_graph.io.serialization import JsonSerializer, MessagepackSerializer, SquirrelSerializer
 from squirrel_graph.stream.composable import Composable, Stage
 from squirrel_graph.stream.validate import check_int
+
+if TYPE_CHECKING:
+    from squirrel_graph.io.catalog import Catalog
 
 
 class Driver:
@@ -25,17 +28,15 @@ class Driver:
 
     name: str = "driver"
 
-    def __init__(self, catalog: Any = None, **kwargs: Any) -> None:
+    def __init__(self, catalog: Catalog | None = None, **kwargs: Any) -> None:
         self._catalog = catalog
         if kwargs:  # squirrel-core swallowed these silently; say so instead of losing a typo
             warnings.warn(f"{type(self).__name__}: ignoring unknown keyword argument(s) {sorted(kwargs)}", stacklevel=3)
 
     @property
-    def catalog(self) -> Any:
-        if self._catalog is None:
-            from squirrel_graph.io.catalog import Catalog
-
-            self._catalog = Catalog()
+    def catalog(self) -> Catalog | None:
+        """The catalog whose ``get_driver`` built this driver, None if built directly: drivers sit below catalogs
+        (catalogs build drivers through the registry), so they never make one."""
         return self._catalog
 
 

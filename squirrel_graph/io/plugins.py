@@ -20,12 +20,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from squirrel_graph.io.catalog_records import CatalogKey, Source
 from squirrel_graph.io.drivers import Driver, FileDriver, JsonlDriver, MessagepackDriver, StoreDriver
-
-if TYPE_CHECKING:
-    from squirrel_graph.io.catalog import CatalogKey, Source
 
 __all__ = [
     "BUILTIN_DRIVERS",
@@ -147,8 +145,6 @@ def register_driver(driver: type[Driver]) -> type[Driver]:
 
 def register_source(identifier: str, source: Source, version: int = 1) -> None:
     """Add a source that :meth:`Catalog.from_plugins` includes (``version=-1``: a new latest version)."""
-    from squirrel_graph.io.catalog import CatalogKey, Source
-
     if not isinstance(identifier, str):
         raise TypeError(f"register_source: the identifier must be a str, got {identifier!r}")
     if not isinstance(source, Source):
@@ -189,8 +185,6 @@ def get_driver_class(name: str) -> type[Driver]:
 
 
 def _check_source_pair(item: Any) -> tuple[CatalogKey, Source] | None:
-    from squirrel_graph.io.catalog import CatalogKey, Source
-
     if not (isinstance(item, tuple) and len(item) == 2):
         return None
     key, source = item

@@ -65,8 +65,17 @@ class Composable:
         return [self.source] if _overrides_iter(self) else self._inputs()
 
     def _compile_options(self) -> Any:
-        src = self.source
-        return src._compile_options() if isinstance(src, Composable) else None
+        """The options of the nearest ``compile(...)`` on the chain (None: the defaults). Iterative."""
+        handle: Any = self
+        while isinstance(handle, Composable):
+            options = handle._own_options()
+            if options is not None:
+                return options
+            handle = handle.source
+        return None
+
+    def _own_options(self) -> Any:
+        return None
 
     @property
     def plan(self) -> Plan:
@@ -445,7 +454,7 @@ class _Compiled(Composable):
         """What the plan of this handle reads: a custom stage reads its ``.source``, a built-in one its inputs."""
         return [self.source] if _overrides_iter(self) else self._inputs()
 
-    def _compile_options(self) -> Any:
+    def _own_options(self) -> Any:
         return self._options
 
     def __repr__(self) -> str:

@@ -119,7 +119,7 @@ class Explanation:
             _add_plan(g, c.optimized, "O", "Optimized plan", _split_notes(c.rewrites))
         if "physical" in self._stages():
             _add_physical(g, c.physical, self.stats)
-        notes = [self.pipeline_line(), *(str(r) for r in c.rewrites)] if c.rewrites else [self.pipeline_line(), "(no rewrites)"]
+        notes = [self.pipeline_line(), *([str(r) for r in c.rewrites] or ["(no rewrites)"])]
         wrapped = [line for n in notes for line in textwrap.wrap(n, 100, subsequent_indent="    ")]
         text = "\\l".join(_escape(n) for n in wrapped) + "\\l"
         g.node("rewrites", label=f"Rewrites\\l{text}", shape="note", fillcolor="lightyellow", fontsize="9")

@@ -49,10 +49,12 @@ def find_runs(plan: Plan) -> list[list[str]]:
     return runs
 
 
-def _stop_reason(plan: Plan, bottom: str) -> str:
+def _stop_reason(plan: Plan, bottom: str, last: Node) -> str:
     nxt = plan.consumers(bottom)
     if not nxt:
         return "it is the output of the plan"
+    if last.batch_tail:
+        return f"{last.label()} closes it (a generated loop groups items into batches only at its end)"
     if len(nxt) > 1:
         return f"{bottom} feeds {len(nxt)} consumers"
     node = plan.node(nxt[0])
@@ -73,12 +75,12 @@ def fuse_maps(plan: Plan, context: PassContext | None = None) -> PassResult:
         labels = " → ".join(n.label() for n in nodes)
         replacements.append((run, new_id, Fused(nodes=nodes, node_ids=tuple(run))))
         reason = f"{len(run)} synchronous per-item nodes ({labels}) run as one generated loop; the run ends because "
-        rewrites.append((run, new_id, reason))
+        rewrites.append((run, new_id, reason, nodes[-1]))
     if replacements:
         plan = plan.replace_runs(replacements)
     log = tuple(
-        Rewrite(NAME, "fused", tuple(run), reason + _stop_reason(plan, new_id), new_id)
-        for run, new_id, reason in rewrites
+        Rewrite(NAME, "fused", tuple(run), reason + _stop_reason(plan, new_id, last), new_id)
+        for run, new_id, reason, last in rewrites
     )
     return PassResult(plan, log)
 

@@ -1,73 +1,21 @@
-"""The IR: frozen node dataclasses and the immutable :class:`Plan` DAG. No execution code lives here."""
+"""The IR: frozen node dataclasses and the immutable :class:`Plan` DAG. No execution code lives here.
 
+Every node class of :mod:`.nodes` (logical) and :mod:`.physical` (optimizer output) is importable from here.
+"""
+
+from squirrel_graph.graph import nodes, physical
 from squirrel_graph.graph.base import TRAITS, Node, callable_name, traits, undeclared_traits
-from squirrel_graph.graph.nodes import (
-    AsyncMap,
-    Barrier,
-    Batched,
-    DaskMap,
-    Equalize,
-    Fetch,
-    FilePaths,
-    Filter,
-    Flatten,
-    IteratorFn,
-    IterSource,
-    KeySource,
-    Loop,
-    Map,
-    MaterializeDask,
-    Monitor,
-    Multiplex,
-    NumbaMap,
-    Opaque,
-    SamplerSource,
-    Shuffle,
-    Sliding,
-    Split,
-    Take,
-    TorchCheck,
-    Tqdm,
-    ZipIndex,
-)
-from squirrel_graph.graph.physical import DaskTasks, Fused, PerKey
+from squirrel_graph.graph.nodes import *  # noqa: F403 - the logical node classes, listed in nodes.__all__
+from squirrel_graph.graph.physical import *  # noqa: F403 - the optimizer's node classes
 from squirrel_graph.graph.plan import Plan, PlanError
 
 __all__ = [
+    *nodes.__all__,
+    *physical.__all__,
     "TRAITS",
-    "AsyncMap",
-    "Barrier",
-    "Batched",
-    "DaskMap",
-    "DaskTasks",
-    "Equalize",
-    "Fetch",
-    "FilePaths",
-    "Filter",
-    "Flatten",
-    "Fused",
-    "IterSource",
-    "IteratorFn",
-    "KeySource",
-    "Loop",
-    "Map",
-    "MaterializeDask",
-    "Monitor",
-    "Multiplex",
     "Node",
-    "NumbaMap",
-    "Opaque",
-    "PerKey",
     "Plan",
     "PlanError",
-    "SamplerSource",
-    "Shuffle",
-    "Sliding",
-    "Split",
-    "Take",
-    "Tqdm",
-    "TorchCheck",
-    "ZipIndex",
     "callable_name",
     "traits",
     "undeclared_traits",

@@ -491,3 +491,11 @@ class Barrier(Node):
     """A user hint: no optimization crosses this point. Costs nothing at run time."""
 
     kind: ClassVar[str] = "barrier"
+
+
+#: every node class defined here (the IR package re-exports them, so a new node class needs no other edit)
+__all__ = sorted(
+    name
+    for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, Node) and value is not Node
+)

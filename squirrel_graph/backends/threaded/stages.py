@@ -68,7 +68,7 @@ class ThreadedBackend:
         make = _RUNNERS.get(type(node))
         if make is None:
             return None
-        return Lowered(make(nid, node), needs_close=isinstance(node, (AsyncMap, Fetch)))
+        return Lowered(make(nid, node), needs_close=isinstance(node, _OWN_THREADS))
 
 
 def _source(nid: str, node: IterSource) -> Runner:
@@ -274,6 +274,7 @@ def _barrier(nid: str, node: Barrier) -> Runner:
 
 
 _LOOP_KINDS = (Map, Filter, Flatten, Batched, Fused)
+_OWN_THREADS = (AsyncMap, Fetch)  # their runners start threads, released when the run ends
 _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     IterSource: _source,
     KeySource: _source,

@@ -226,6 +226,19 @@ class AsyncMap(Node):
         return {**out, **self.kwargs}
 
 
+@traits(item_independent=True, preserves_count=True, keeps_items=True, holds_state=True)
+@dataclass(frozen=True, eq=False)
+class Prefetch(Node):
+    """Up to ``n`` items kept ready by a background thread between two stages, so the upstream stage works while
+    the consumer is busy (tf.data's ``prefetch``). Items, order and errors are unchanged."""
+
+    kind: ClassVar[str] = "prefetch"
+    n: int = 1
+
+    def label(self) -> str:
+        return f"prefetch({self.n})"
+
+
 # ------------------------------------------------------------------------------- order/count dependent
 
 

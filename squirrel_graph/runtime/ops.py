@@ -10,7 +10,9 @@ import copy
 import itertools
 import logging
 import pickle
+import queue
 import random
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
@@ -301,6 +303,62 @@ def async_map_(
             fut.cancel()
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+_DONE = object()
+
+
+def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_id: str) -> Iterator[Any]:
+    """The input's items, read ahead by a background thread that keeps up to ``n`` of them ready.
+
+    Memory is bounded (``n`` items queued, one more in the reader's hands). An error of the input reaches the
+    consumer after the items before it, with the stage named. When the consumer stops (end, ``break``, error,
+    ``close()``), the reader is told to stop, closes the input in its own thread, and is joined.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=n)
+    stop = threading.Event()
+
+    def offer(entry: Any) -> bool:  # False once the consumer has gone
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        source = None
+        try:
+            source = open_input()
+            for item in source:
+                if not offer((item, None)):
+                    return
+            offer((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there at the right position
+            offer((_DONE, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name=f"squirrel_graph prefetch {node_id}", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is _DONE:
+                if error is not None:
+                    raise annotate(error, stage, node_id)
+                return
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting to put, then wait for it to close its input
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.05)
 
 
 def _dask_submit(client: Any) -> Callable[..., Any]:

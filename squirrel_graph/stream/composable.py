@@ -28,6 +28,7 @@ from squirrel_graph.graph import (
     NumbaMap,
     Opaque,
     Plan,
+    Prefetch,
     Shuffle,
     Sliding,
     Split,
@@ -220,6 +221,11 @@ class Composable:
                 f"got {type(executor).__name__}"
             )
         return Stage(AsyncMap(fn=callback, kwargs=kw, buffer=buffer, max_workers=max_workers, executor=executor), self)
+
+    def prefetch(self, n: int) -> Composable:
+        """Keep up to ``n`` items ready in a background thread, so upstream work overlaps with the consumer's."""
+        check_int("prefetch", "n", n, 1)
+        return Stage(Prefetch(n=n), self)
 
     # ------------------------------------------------------------------ order- and count-dependent stages
     def batched(

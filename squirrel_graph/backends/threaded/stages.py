@@ -31,6 +31,7 @@ from squirrel_graph.graph import (
     Node,
     Opaque,
     Plan,
+    Prefetch,
     SamplerSource,
     Shuffle,
     Sliding,
@@ -217,6 +218,15 @@ def _monitor(nid: str, node: Monitor) -> Runner:
     return run
 
 
+def _prefetch(nid: str, node: Prefetch) -> Runner:
+    label = node.label()
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        return ctx.owns(ops.prefetch_(inputs[0], node.n, label, nid))
+
+    return run
+
+
 def _take(nid: str, node: Take) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         return itertools.islice(inputs[0](), node.n)
@@ -274,7 +284,7 @@ def _barrier(nid: str, node: Barrier) -> Runner:
 
 
 _LOOP_KINDS = (Map, Filter, Flatten, Batched, Fused)
-_OWN_THREADS = (AsyncMap, Fetch)  # their runners start threads, released when the run ends
+_OWN_THREADS = (AsyncMap, Fetch, Prefetch)  # their runners start threads, released when the run ends
 _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     IterSource: _source,
     KeySource: _source,
@@ -289,6 +299,7 @@ _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     IteratorFn: _iterator_fn,
     Barrier: _barrier,
     Monitor: _monitor,
+    Prefetch: _prefetch,
     Split: _split,
     Sliding: _simple(
         ops.sliding_,

@@ -1,0 +1,142 @@
+"""prefetch(n): same items in the same order, bounded read-ahead, errors at the right item with the stage named,
+the reader thread released on end, break, close and error; a fusion boundary that splits move across."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+
+import pytest
+
+from optimizers import optimize
+from squirrel_graph import IterableSource
+from squirrel_graph.errors import stage_of
+from squirrel_graph.graph import Plan, Split
+
+from helpers import add_one, fail_on_3, is_odd, sleepy, times_two
+
+
+def _prefetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("squirrel_graph prefetch")]
+
+
+def _wait_for(condition, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+class Counted:
+    """A re-iterable source that counts the items it has produced and whether its iterator was closed."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.produced, self.closed_in = n, 0, None
+
+    def __call__(self):
+        return self._gen()
+
+    def _gen(self):
+        try:
+            for i in range(self.n):
+                self.produced += 1
+                yield i
+        finally:
+            self.closed_in = threading.current_thread().name
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_items_and_order_are_those_without_prefetch(n):
+    def build(with_prefetch):
+        s = IterableSource(range(200)).map(add_one).filter(is_odd)
+        s = s.prefetch(n) if with_prefetch else s
+        return s.async_map(sleepy, max_workers=4).map(times_two).batched(7)
+
+    expected = [[(x + 1) * 2 for x in chunk] for chunk in [list(range(0, 200, 2))[i : i + 7] for i in range(0, 98, 7)]]
+    assert build(False).collect() == expected
+    assert build(True).collect() == expected
+    assert build(True).compile(optimize=False).collect() == expected
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_read_ahead_is_bounded_by_n(n):
+    source = Counted(1000)
+    it = iter(IterableSource(source).prefetch(n))
+    assert next(it) == 0
+    # one consumed, n queued, one more held by the reader waiting for room
+    assert _wait_for(lambda: source.produced == n + 2)
+    time.sleep(0.2)
+    assert source.produced == n + 2
+    it.close()
+    assert source.closed_in is not None and source.closed_in.startswith("squirrel_graph prefetch")
+
+
+def test_an_upstream_error_arrives_after_the_items_before_it_with_its_stage():
+    got = []
+    with pytest.raises(ValueError, match="item 3 is bad") as info:
+        for x in IterableSource(range(10)).map(fail_on_3).prefetch(4):
+            got.append(x)
+    assert got == [0, 1, 2]
+    assert stage_of(info.value) == "map(fail_on_3)"
+    assert _wait_for(lambda: not _prefetch_threads())
+
+
+def test_an_unnamed_upstream_error_is_named_after_the_prefetch_stage():
+    def broken():
+        yield 1
+        raise OSError("the store went away")
+
+    got = []
+    with pytest.raises(OSError, match="went away") as info:
+        for x in IterableSource(broken).prefetch(2):
+            got.append(x)
+    assert got == [1]
+    assert stage_of(info.value) == "prefetch(2)"
+
+
+@pytest.mark.parametrize("how", ["break", "close", "consumer error"])
+def test_the_reader_thread_is_released_when_the_consumer_stops(how):
+    source = Counted(10_000)
+    stream = IterableSource(source).map(add_one).prefetch(2)
+    if how == "break":
+        for x in stream:
+            if x == 5:
+                break
+    elif how == "close":
+        it = iter(stream)
+        next(it)
+        it.close()
+    else:
+        with pytest.raises(ZeroDivisionError):
+            for x in stream:
+                if x == 5:
+                    raise ZeroDivisionError("training step failed")
+    assert _wait_for(lambda: not _prefetch_threads())
+    assert source.closed_in is not None and source.produced < 100  # stopped early, input closed
+
+
+def test_prefetch_is_a_fusion_boundary_that_splits_cross():
+    stream = IterableSource(range(20)).map(add_one).map(times_two).prefetch(3).map(add_one)
+    ex = stream.explain()
+    assert [s.node_ids for s in ex.physical_stages] == [("0:source",), ("1:map", "2:map"), ("3:prefetch",), ("4:map",)]
+    assert stream.collect() == [(x + 1) * 2 + 1 for x in range(20)]
+    split_plan = Plan.combine("9:split", Split(axis="rank", index=0, parts=2), [stream.plan])
+    optimized, log = optimize(split_plan)
+    moved = [r for r in log if r.pass_name == "push_splits"]
+    assert moved[0].action == "moved" and "prefetch(3)" in moved[0].reason
+
+
+def test_bad_n_is_refused_when_the_chain_is_built():
+    with pytest.raises(ValueError, match=r"prefetch\(n=...\): expected an int >= 1, got 0"):
+        IterableSource([1]).prefetch(0)
+    with pytest.raises(TypeError, match=r"prefetch\(n=...\)"):
+        IterableSource([1]).prefetch("2")
+
+
+def test_a_chain_with_prefetch_pickles_before_iteration():
+    stream = IterableSource(range(5)).map(add_one).prefetch(2)
+    assert pickle.loads(pickle.dumps(stream)).collect() == [1, 2, 3, 4, 5]
+    assert not _prefetch_threads()  # nothing started by building or pickling

@@ -18,7 +18,7 @@ from typing import Any
 from squirrel_graph.errors import annotate
 from squirrel_graph.graph import Batched, Filter, Flatten, Map, Monitor, Node
 from squirrel_graph.runtime.inline import inline_expression
-from squirrel_graph.runtime.ops import MonitorProbe
+from squirrel_graph.runtime.monitoring import MonitorProbe
 
 _CODE_CACHE: dict[str, Callable[..., Any]] = {}
 

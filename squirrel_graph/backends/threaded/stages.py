@@ -41,7 +41,7 @@ from squirrel_graph.graph import (
     Tqdm,
     ZipIndex,
 )
-from squirrel_graph.runtime import ops, splits
+from squirrel_graph.runtime import monitoring, ops, splits
 from squirrel_graph.runtime.codegen import generate
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
 
@@ -197,8 +197,8 @@ def _monitor(nid: str, node: Monitor) -> Runner:
     name = node.prefix[:-2] if node.auto else label  # stats are keyed by the stage a monitor measures
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        stats = ctx.state.setdefault(nid, ops.MonitorStats(name))
-        return ops.monitor_(
+        stats = ctx.state.setdefault(nid, monitoring.MonitorStats(name))
+        return monitoring.monitor_(
             inputs[0](),
             node.callback,
             node.prefix,

@@ -136,3 +136,14 @@ def test_no_source_file_is_over_550_lines(pkg):
         str(p.relative_to(ROOT)): n for p in (ROOT / pkg).rglob("*.py") if (n := len(p.read_text().splitlines())) > 550
     }
     assert not long, f"split these modules: {long}"
+
+
+def test_compatibility_modules_only_re_export():
+    defining = []
+    for name, path in _modules().items():
+        if not _compat(name):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defining.append(f"{name}.{node.name}")
+    assert not defining, f"compatibility modules must only re-export; these define code: {defining}"

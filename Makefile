@@ -45,16 +45,20 @@ bench: install
 	$(PY) benchmarks/torch_loader.py
 	$(PY) benchmarks/monitor.py
 	$(PY) benchmarks/dask_maps.py
+	$(PY) benchmarks/numba_maps.py
+	$(PY) benchmarks/long_chains.py
 
 # squirrel-core 0.20.2 lives in its own venv, never a project dependency; benchmarks/run.py runs it there.
 bench-squirrel-core: install
 	test -x .venv-squirrel-core/bin/python || python3 -m venv .venv-squirrel-core
 	.venv-squirrel-core/bin/python -m pip install -q 'squirrel-core==0.20.2'
-	.venv-squirrel-core/bin/python -m pip install -q 'torch==2.13.0' 'dask[distributed]'
+	.venv-squirrel-core/bin/python -m pip install -q 'torch==2.13.0' 'dask[distributed]' numba
 	$(PY) benchmarks/run.py --squirrel-core-python .venv-squirrel-core/bin/python
 	$(PY) benchmarks/storage.py --squirrel-core-python .venv-squirrel-core/bin/python
 	$(PY) benchmarks/torch_loader.py --squirrel-core-python .venv-squirrel-core/bin/python
 	$(PY) benchmarks/dask_maps.py --squirrel-core-python .venv-squirrel-core/bin/python
+	$(PY) benchmarks/numba_maps.py --squirrel-core-python .venv-squirrel-core/bin/python
+	$(PY) benchmarks/long_chains.py --squirrel-core-python .venv-squirrel-core/bin/python
 
 clean:
 	rm -rf docs/_build .pytest_cache benchmarks/results

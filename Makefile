@@ -30,7 +30,7 @@ lint: install
 	$(PY) -m ruff check squirrel_graph optimizers tests benchmarks docs
 
 unit: install
-	$(PY) -m pytest
+	SQUIRREL_GRAPH_REQUIRE_EXTRAS=1 $(PY) -m pytest
 
 docs: install
 	rm -rf docs/_build

@@ -11,6 +11,36 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import pytest  # noqa: E402
 
+#: ``make test`` installs every extra, so there a test skipped for a missing import is a broken install, not a skip
+REQUIRE_EXTRAS = os.environ.get("SQUIRREL_GRAPH_REQUIRE_EXTRAS") == "1"
+MISSING = "could not import"  # what pytest.importorskip's skip says
+
+
+def _missing_extra(report) -> str | None:
+    if not (REQUIRE_EXTRAS and report.skipped):
+        return None
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason if MISSING in reason else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    reason = _missing_extra(report)
+    if reason:
+        report.outcome = "failed"
+        report.longrepr = f"SQUIRREL_GRAPH_REQUIRE_EXTRAS=1 and an extra is missing: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    report = (yield).get_result()
+    reason = _missing_extra(report)
+    if reason:
+        report.outcome = "failed"
+        report.longrepr = f"SQUIRREL_GRAPH_REQUIRE_EXTRAS=1 and an extra is missing: {reason}"
+
 
 @pytest.fixture(scope="session")
 def s3_endpoint():

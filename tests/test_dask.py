@@ -124,3 +124,42 @@ def test_whole_plan_mode_reports_corrupt_shards_skipped_on_the_workers(dask_clie
     got = sorted(s["i"] for s in stream.collect())
     assert got == [i for i in range(total) if i // 5 != 2]
     assert [k for k, _ in stream.skipped_shards] == ["shard-002"]
+
+
+LOCAL_SCHEDULER_RUN = """
+import os
+
+import distributed
+from dask_helpers import linear_fn, square
+from squirrel_graph import IterableSource
+
+try:
+    distributed.default_client()
+    raise SystemExit("a client exists in a fresh process")
+except ValueError:
+    pass
+
+
+def pid_of(x):
+    return os.getpid()
+
+
+one = IterableSource(range(5)).dask_map(linear_fn, a=2).materialize_dask().collect()
+parts = IterableSource(range(7)).dask_map(square).dask_map(linear_fn).materialize_dask(partition_size=3).collect()
+pids = IterableSource(range(4)).dask_map(pid_of).materialize_dask().collect()
+assert one == [1, 3, 5, 7, 9], one
+assert parts == [linear_fn(square(x)) for x in range(7)], parts
+assert pids == [os.getpid()] * 4, pids  # computed here, by dask's local scheduler
+print("ok")
+"""
+
+
+def test_without_a_client_tasks_run_on_the_local_scheduler_in_a_fresh_process():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    proc = subprocess.run([sys.executable, "-c", LOCAL_SCHEDULER_RUN], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.split()[-1] == "ok", proc.stderr[-2000:]

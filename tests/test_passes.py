@@ -597,6 +597,8 @@ def test_attach_equalize_makes_ranks_yield_the_same_count_of_their_own_items(mod
         assert set(got) <= set(own)
         if mode == "drop":
             assert got == own[:count]
+        else:  # pad repeats this rank's own items from its start, in order
+            assert got == (own * count)[:count]
 
 
 @covers("attach_equalize", "declines")

@@ -1,0 +1,93 @@
+"""numba over several chunks: the compiled kernels (not only the first, Python-checked chunk) give Python's
+values and types, catch int64 overflow in a later chunk, and hand mixed-type chunks to Python."""
+
+from __future__ import annotations
+
+import pytest
+from numba_helpers import double_plus, minus3, not_div3
+
+from squirrel_graph import IterableSource
+from squirrel_graph.backends.numba import CHUNK
+
+pytest.importorskip("numba")
+
+
+def times4(x):
+    return x * 4
+
+
+def halve(x):
+    return x / 2
+
+
+def _mode(stream) -> str:
+    states = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "mode")]
+    (state,) = states
+    return state.mode
+
+
+def _python(items, *fns, keep=None):
+    out = []
+    for x in items:
+        for f in fns:
+            x = f(x)
+        if keep is None or keep(x):
+            out.append(x)
+    return out
+
+
+N = 3 * CHUNK + 17  # the first chunk (checked against Python), two full compiled chunks, a partial one
+
+
+def test_compiled_chunks_after_the_first_equal_python_in_value_and_type():
+    items = [i * 7 - 5000 for i in range(N)]
+    stream = IterableSource(items).numba_map(double_plus).numba_map(minus3).filter(not_div3)
+    got = stream.collect()
+    want = _python(items, double_plus, minus3, keep=not_div3)
+    assert _mode(stream) == "numba (chunks of int)"
+    assert len(got) == len(want) and got == want
+    assert {type(x) for x in got} == {int}
+    # every chunk boundary survives: the items just after each boundary are there, in order
+    for b in (CHUNK, 2 * CHUNK, 3 * CHUNK):
+        x = double_plus(items[b]) - 3
+        if not_div3(x):
+            assert x in got
+
+
+def test_floats_over_several_chunks():
+    items = [i * 0.25 - 300.0 for i in range(N)]
+    stream = IterableSource(items).numba_map(halve).numba_map(minus3)
+    got = stream.collect()
+    assert _mode(stream) == "numba (chunks of float)"
+    assert got == _python(items, halve, minus3) and {type(x) for x in got} == {float}
+
+
+def test_int64_overflow_in_a_later_chunk_is_never_returned_wrapped():
+    items = list(range(N))
+    at = 2 * CHUNK + 5
+    items[at] = 2**62  # fits int64; times4 does not
+    items[at + 1] = -(2**62) - 3
+    stream = IterableSource(items).numba_map(times4)
+    got = stream.collect()
+    assert _mode(stream) == "numba (chunks of int)"
+    assert got[at] == 2**64 and got[at + 1] == -(2**64) - 12
+    assert got == [x * 4 for x in items]
+
+
+def test_a_value_beyond_int64_in_a_later_chunk_is_computed_in_python():
+    items = list(range(N))
+    items[CHUNK + 10] = 2**70
+    got = IterableSource(items).numba_map(double_plus).collect()
+    assert got == [double_plus(x) for x in items] and got[CHUNK + 10] == 2**71 + 1
+
+
+def test_mixed_types_across_chunks_keep_python_types():
+    ints = list(range(CHUNK))
+    floats = [x + 0.5 for x in range(CHUNK)]
+    mixed = [1, 2.5] * (CHUNK // 2)
+    items = ints + floats + mixed + ints[:100]
+    stream = IterableSource(items).numba_map(double_plus)
+    got = stream.collect()
+    want = [double_plus(x) for x in items]
+    assert got == want
+    assert [type(x) for x in got] == [type(x) for x in want]

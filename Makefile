@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_INSTALL := $(PY) -m pip install -c constraints.txt
 
-.PHONY: demo test lint unit docs install graphviz bench bench-squirrel-core clean
+.PHONY: demo test lint unit docs install graphviz bench bench-squirrel-core deliberate-bugs mutation clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -59,6 +59,10 @@ bench-squirrel-core: install
 	$(PY) benchmarks/dask_maps.py --squirrel-core-python .venv-squirrel-core/bin/python
 	$(PY) benchmarks/numba_maps.py --squirrel-core-python .venv-squirrel-core/bin/python
 	$(PY) benchmarks/long_chains.py --squirrel-core-python .venv-squirrel-core/bin/python
+
+# Not part of `make test`: the bugs that once slipped through the suite, each put into a copy of the tree.
+deliberate-bugs: install
+	$(PY) tests/deliberate_bugs.py
 
 clean:
 	rm -rf docs/_build .pytest_cache benchmarks/results

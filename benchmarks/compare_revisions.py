@@ -2,9 +2,10 @@
 
     python benchmarks/compare_revisions.py --base 517fbd1 [--rounds 7] [--scripts run storage ...]
 
-The base revision is checked out into a temporary git worktree; each round runs every script once at the base
-and once at the working tree (in alternating order), in fresh processes with the revision's packages first on
-``PYTHONPATH``, each writing its usual JSON report. Every timing or rate in the reports is paired per round
+The base revision is checked out into a temporary git worktree; each round runs every script once with the base's
+library and once with the working tree's (in alternating order), in fresh processes with that library first on
+``PYTHONPATH``, each writing its usual JSON report. Both sides run the *same* benchmark scripts, the base
+revision's, so only the library differs. Every timing or rate in the reports is paired per round
 (new / base) and the median of those paired ratios is reported: for times < 1 is faster, for rates > 1 is faster.
 Results go to stdout and to ``benchmarks/results/compare_revisions.json``.
 """
@@ -52,9 +53,9 @@ def _kind(key: str) -> str | None:
     return None
 
 
-def run_script(tree: Path, script: str, repeats: int, out: Path) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, str(tree / "benchmarks" / f"{script}.py"), "--repeats", str(repeats), "--out", str(out)]
+def run_script(library: Path, scripts: Path, script: str, repeats: int, out: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(library)}
+    cmd = [sys.executable, str(scripts / f"{script}.py"), "--repeats", str(repeats), "--out", str(out)]
     subprocess.run(cmd, env=env, cwd=tempfile.gettempdir(), check=True, capture_output=True, text=True)
     return _leaves(json.loads(out.read_text()))
 

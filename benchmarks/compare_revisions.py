@@ -78,7 +78,8 @@ def main() -> None:
                 for script in args.scripts:
                     order = [("base", base), ("new", ROOT)] if r % 2 == 0 else [("new", ROOT), ("base", base)]
                     got = {
-                        name: run_script(tree, script, args.repeats, Path(tmp) / f"{name}.json") for name, tree in order
+                        name: run_script(tree, base / "benchmarks", script, args.repeats, Path(tmp) / f"{name}.json")
+                        for name, tree in order
                     }
                     for key, old in got["base"].items():
                         if _kind(key) and key in got["new"] and old > 0:

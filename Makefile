@@ -64,5 +64,12 @@ bench-squirrel-core: install
 deliberate-bugs: install
 	$(PY) tests/deliberate_bugs.py
 
+# Not part of `make test`: mutmut over the passes, the shared runtime and the numba backend (see [tool.mutmut]).
+mutation: install
+	$(PIP_INSTALL) -e '.[mutation]'
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(PY) tests/mutation_score.py --min 85
+
 clean:
-	rm -rf docs/_build .pytest_cache benchmarks/results
+	rm -rf docs/_build .pytest_cache mutants

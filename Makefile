@@ -68,7 +68,6 @@ deliberate-bugs: install
 mutation: install
 	$(PIP_INSTALL) -e '.[mutation]'
 	$(VENV)/bin/mutmut run --max-children 2 || true
-	$(VENV)/bin/mutmut export-cicd-stats
 	$(PY) tests/mutation_score.py --min 85
 
 clean:

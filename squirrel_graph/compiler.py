@@ -6,7 +6,9 @@ The compile path only goes down: handles build plans and call :func:`compile_pla
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +76,27 @@ class Compiled:
     pipeline: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while compiling: compilation allocates many small, acyclic objects,
+    and the full collections they trigger would make compile time grow faster than the plan (about 1.3x at 10,000
+    nodes). Reference counting still frees everything; the collector is re-enabled (if it was) at once after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def compile_plan(plan: Plan, options: CompileOptions | None = None) -> Compiled:
     """Normalize, optimize (unless told not to), validate, and lower ``plan`` to physical stages."""
+    with _collector_paused():
+        return _compile(plan, options)
+
+
+def _compile(plan: Plan, options: CompileOptions | None) -> Compiled:
     from optimizers import PassContext, run_pipeline
     from squirrel_graph.backends.lowering import lower
     from squirrel_graph.backends.registry import backends_for, registered

@@ -41,3 +41,20 @@ def test_compile_options_are_found_iteratively_along_a_long_chain():
     ex = stream.explain()
     assert ex.compiled.options.inline is False
     assert "inlined" not in ex.physical_stages[-1].note
+
+
+def test_compiling_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    from squirrel_graph.compiler import compile_plan
+
+    plan = build_plan(_chain(10))
+    assert gc.isenabled()
+    compile_plan(plan)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        compile_plan(plan)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -88,8 +89,12 @@ class Plan:
         return list(self.graph.successors(nid))
 
     def topo(self) -> list[str]:
-        """Node ids, inputs before consumers, ties broken by id for a stable order."""
-        return list(nx.lexicographical_topological_sort(self.graph, key=_id_order))
+        """Node ids, inputs before consumers, ties broken by id for a stable order (computed once per plan)."""
+        return list(self._topo_order)
+
+    @functools.cached_property
+    def _topo_order(self) -> tuple[str, ...]:
+        return tuple(nx.lexicographical_topological_sort(self.graph, key=_id_order))
 
     def items(self) -> Iterator[tuple[str, Node]]:
         for nid in self.topo():

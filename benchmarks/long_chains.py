@@ -4,7 +4,7 @@
 
 The chain alternates ``map(inc)`` and ``filter(keep)`` over ``range(100)``; every run checks its items against
 the expected ones. For squirrel_graph: building the plan, compiling it (passes + lowering), the explain text,
-and a full run, each best of ``--repeats``; compile milliseconds per node and the ratio of the 10,000-call
+and a full run, each best of ``--repeats`` (7); compile milliseconds per node and the ratio of the 10,000-call
 compile to the 1,000-call one (target: <= 12x, < 0.5 ms per node). For squirrel-core 0.20.2 (nested
 generators): the time to the first item and whether the chain runs at all. Results go to stdout and to
 ``benchmarks/results/long_chains.json``.
@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from squirrel_core_run import measure_in_squirrel_core  # noqa: E402
+from stamp import stamp  # noqa: E402
 
 LENGTHS = (100, 1_000, 3_000, 10_000)
 N_ITEMS = 100
@@ -98,7 +99,7 @@ def measure_core(repeats: int) -> dict[str, dict[str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--impl", default="squirrel_graph", choices=["squirrel_graph", "squirrel_core"])
     parser.add_argument("--raw-json", action="store_true")
     parser.add_argument("--squirrel-core-python")
@@ -111,6 +112,7 @@ def main() -> None:
 
     graph = measure_graph(args.repeats)
     report: dict[str, object] = {
+        "stamp": stamp(),
         "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}",
         "repeats": args.repeats,
         "squirrel_graph": graph,

@@ -55,7 +55,8 @@ BUGS = (
     Bug(
         "a split pushed past take",
         "squirrel_graph/graph/nodes.py",
-        "@traits(order_sensitive=True, keeps_items=True, holds_state=True)\n@dataclass(frozen=True, eq=False)\nclass Take(",
+        "@traits(order_sensitive=True, keeps_items=True, holds_state=True)\n"
+        "@dataclass(frozen=True, eq=False)\nclass Take(",
         "@traits(keeps_items=True, holds_state=True)\n@dataclass(frozen=True, eq=False)\nclass Take(",
         ("tests/test_worker_splits.py",),
     ),

@@ -93,3 +93,23 @@ def dask_client():
     finally:
         client.close()
         cluster.close()
+
+
+#: mutmut sets this in its stats, clean and mutant runs; there process-level caches filled by an earlier test (or
+#: by mutmut's parent process, which forks every mutant) would hide a mutant in the code that fills them
+UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
+
+
+@pytest.fixture(autouse=UNDER_MUTMUT)
+def _fresh_process_caches():
+    """Under mutmut only: empty every content-keyed cache before a test so each test runs the code it names."""
+    from squirrel_graph.backends import registry
+    from squirrel_graph.runtime import codegen, inline
+
+    inline._CACHE.clear()
+    codegen._CODE_CACHE.clear()
+    registry.registered.cache_clear()
+    numba_backend = __import__("sys").modules.get("squirrel_graph.backends.numba")
+    if numba_backend is not None:
+        numba_backend._KERNELS.clear()
+    yield

@@ -105,6 +105,16 @@ def test_pass_names_are_documented_order():
     )
 
 
+def test_discovery_finds_every_declared_pass_and_step_in_order():
+    from optimizers import pipeline
+
+    passes, steps = pipeline._declared()  # found again, not the import-time result
+    assert tuple(p.name for p in passes) == PASS_NAMES
+    assert [p.order for p in passes] == sorted(p.order for p in passes)
+    assert [(s.phase, s.name) for s in steps] == [("normalize", "attach_equalize"), ("validate", "check_split_safety")]
+    assert passes == pipeline.PASSES and steps == pipeline.STEPS
+
+
 def test_plan_rejects_invalid_graphs():
     g = nx.DiGraph()
     g.add_node("a", op=Map(fn=add_one))

@@ -65,6 +65,7 @@ def test_driver_pattern_with_key_hook_and_default_collation(store, num_workers):
     assert Counter(got) == Counter(range(total))
 
 
+@pytest.mark.slow
 def test_spawned_workers_with_module_level_functions(store):
     url, total = store
     ds = MessagepackDriver(url).get_iter().map(sample_id).split_by_worker_pytorch().to_torch_iterable()

@@ -63,7 +63,9 @@ def test_sliding_windows_stride_and_partial_tails():
         [0, 1, 2],
         [2, 3, 4],
     ]
-    padded = list(sliding_(range(4), 3, deepcopy=False, stride=2, drop_last_if_not_full=False, fill_nan_on_partial=True))
+    padded = list(
+        sliding_(range(4), 3, deepcopy=False, stride=2, drop_last_if_not_full=False, fill_nan_on_partial=True)
+    )
     assert padded == [[0, 1, 2], [2, 3, None]]
     items = [[1], [2], [3]]
     copied = list(sliding_(items, 2, deepcopy=True))

@@ -17,3 +17,7 @@ SQUIRREL_PREFIX = ".squirrel_"
 SQUIRREL_DIR = ".squirrel"
 SQUIRREL_BUCKET = "gs://squirrel-core-public-data"
 SQUIRREL_TMP_DATA_BUCKET = "gs://squirrel-core-public-data-tmp"
+
+#: squirrel_graph's per-store metadata (shard counts) lives in ``{store}/.squirrel/``; listings never show it
+#: (squirrel-core's ``keys()`` skipped it too). In-flight atomic writes are hidden files named with TMP_MARK.
+TMP_MARK = ".tmp-"

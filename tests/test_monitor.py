@@ -63,12 +63,67 @@ def test_metrics_can_be_switched_off_and_the_class_default_works():
 
 
 def test_every_and_interval_limit_the_calls():
+    """Changed on purpose with the end-of-stream report: a sampled monitor also reports the items after its last
+    call (21-22 below), so a stream's tail is never lost; ``interval`` still caps every kind of call."""
     every = []
     IterableSource(items(20)).monitor(every.append, window_size=2, every=5, clock=ticking()).join()
-    assert len(every) == 4  # at items 2, 7, 12, 17
+    assert len(every) == 4  # at items 5, 10, 15, 20: nothing left for the end
+    tail = []
+    IterableSource(items(22)).monitor(tail.append, window_size=2, every=5, clock=ticking()).join()
+    assert len(tail) == 5  # and items 21-22 when the stream ends
     timed = []
     IterableSource(items(20)).monitor(timed.append, window_size=2, every=1, interval=0.05, clock=ticking()).join()
-    assert len(timed) == 4  # one call per 50 ms of a 10 ms clock: items 2, 7, 12, 17
+    assert len(timed) == 4  # one call per 50 ms of a 10 ms clock: items 2, 7, 12, 17 (per-item mode: no tail call)
+    capped = []
+    IterableSource(items(22)).monitor(capped.append, window_size=2, every=5, interval=10.0, clock=ticking()).join()
+    assert len(capped) == 1  # the end-of-stream report respects interval too
+
+
+def test_the_per_item_generator_reports_a_sampled_tail_and_a_heartbeat_too():
+    """``monitor_`` (the unfused runtime, and squirrel-core's helper) follows the same rules as the fused probe."""
+    from squirrel_graph.runtime.monitoring import MonitorStats, monitor_
+
+    def run(n, step, every, heartbeat):
+        calls = []
+        gen = monitor_(items(n), calls.append, "", True, True, "MB", 2, every, None, ticking(step), {}, "m", "1:m",
+                       MonitorStats("m"), heartbeat)  # fmt: skip
+        assert len(list(gen)) == n
+        return calls
+
+    assert len(run(20, 0.01, 5, None)) == 5  # items 2, 7, 12, 17 and 18-20 at the end
+    assert len(run(20, 0.01, 1, None)) == 19  # per item from the window on; nothing left at the end
+    slow = run(30, 1.0, 1000, 5.0)
+    assert len(slow) == 7  # the window is full at 2 s; then 7, 12, ..., 27 s, and the tail
+    assert all(m["IOPS number/s"] == 1.0 for m in slow[:-1]) and slow[-1]["IOPS number/s"] > 0
+
+
+def test_a_short_stream_is_reported_once_with_the_default_sampling():
+    calls = []
+    IterableSource(items(50)).monitor(calls.append, window_size=5).join()  # every=1000 by default
+    assert len(calls) == 1
+    (metrics,) = calls
+    assert all(np.isfinite(v) and v > 0 for v in metrics.values())
+
+
+def test_a_closed_stream_reports_what_it_yielded():
+    calls = []
+    it = iter(IterableSource(items(100)).monitor(calls.append, window_size=5, every=1000, clock=ticking()))
+    for _ in range(30):
+        next(it)
+    assert calls == []
+    it.close()
+    assert len(calls) == 1 and calls[0]["IOPS number/s"] > 0
+
+
+def test_a_slow_stream_reports_every_heartbeat():
+    """At one item per (clock) second, every=1000 would report once in 1000 s: the heartbeat makes it ~every 5 s."""
+    calls = []
+    IterableSource(items(60)).monitor(calls.append, window_size=2, every=1000, clock=ticking(1.0)).join()
+    assert 6 <= len(calls) <= 16  # 60 s of stream at a heartbeat of 5 s (the probe re-plans from the rate)
+    assert all(m["IOPS number/s"] > 0 for m in calls)
+    none = []
+    IterableSource(items(60)).monitor(none.append, window_size=2, every=1000, heartbeat=None, clock=ticking(1.0)).join()
+    assert len(none) == 1  # no heartbeat: only the end-of-stream report
 
 
 @pytest.mark.parametrize(
@@ -78,6 +133,8 @@ def test_every_and_interval_limit_the_calls():
         ({"window_size": 0}, ValueError, "window_size"),
         ({"every": 0}, ValueError, "every"),
         ({"interval": -1}, ValueError, "interval"),
+        ({"heartbeat": 0}, ValueError, "heartbeat"),
+        ({"every": True}, TypeError, "every"),
     ],
 )
 def test_bad_monitor_arguments_fail_at_chain_time(kwargs, exc, word):

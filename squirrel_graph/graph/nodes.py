@@ -433,8 +433,9 @@ class TorchCheck(Node):
 class Monitor(Node):
     """Passes items through and reports IOPS and throughput of the items reaching it to ``callback``.
 
-    ``callback(metrics, **kwargs)`` is called at most every ``every`` items and at most every ``interval``
-    seconds, with metrics over the last ``window_size`` items. ``clock`` (seconds, monotonic) can be injected.
+    ``callback(metrics, **kwargs)`` is called every ``every`` items (sampled monitors also after ``heartbeat``
+    seconds without a call, and once at the end), at most once per ``interval`` seconds. ``clock`` (seconds,
+    monotonic) can be injected.
     """
 
     kind: ClassVar[str] = "monitor"
@@ -449,6 +450,7 @@ class Monitor(Node):
     clock: Any = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     auto: bool = False  # inserted by compile(monitor=...), not written by the user
+    heartbeat: float | None = 5.0  # sampled monitors: report at least this often (seconds) on a slow stream
 
     @property
     def sampled(self) -> bool:
@@ -465,7 +467,12 @@ class Monitor(Node):
         return f"monitor({self.prefix!r})" if self.prefix else "monitor"
 
     def params(self) -> dict[str, Any]:
-        return {"window_size": self.window_size, "every": self.every, "interval": self.interval}
+        return {
+            "window_size": self.window_size,
+            "every": self.every,
+            "interval": self.interval,
+            "heartbeat": self.heartbeat,
+        }
 
 
 @traits(item_independent=True, preserves_count=True)

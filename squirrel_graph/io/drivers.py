@@ -84,6 +84,10 @@ class MapDriver(Driver, ABC):
     def keys(self, **kwargs: Any) -> Iterable[Any]:
         """All keys, in a deterministic order."""
 
+    def _keys_to_read(self, **kwargs: Any) -> Iterable[Any]:
+        """The keys ``get_iter()`` reads (a store may list a missing folder as empty, but reading one is an error)."""
+        return self.keys(**kwargs)
+
     def fetch(self, key: Any, **kwargs: Any) -> Any:
         """``get(key)``, read completely now: a lazy shard is turned into a list, so that the worker thread that
         fetches a shard also reads and decodes it (squirrel-core's workers only created a generator)."""
@@ -128,9 +132,11 @@ class MapDriver(Driver, ABC):
         a key iterator to a key iterator (``to``). ``skip_corrupt`` logs, counts and skips corrupt shards
         (see ``stream.skipped_shards``) instead of raising.
         """
-        check_int("get_iter", "max_workers", max_workers, -(2**31), allow_none=True)
-        check_int("get_iter", "prefetch_buffer", prefetch_buffer, -(2**31))
-        keys: Any = keys_iterable if keys_iterable is not None else functools.partial(self.keys, **(keys_kwargs or {}))
+        max_workers = check_int("get_iter", "max_workers", max_workers, -(2**31), allow_none=True)
+        prefetch_buffer = check_int("get_iter", "prefetch_buffer", prefetch_buffer, -(2**31))
+        keys: Any = (
+            keys_iterable if keys_iterable is not None else functools.partial(self._keys_to_read, **(keys_kwargs or {}))
+        )
         stream: Composable = _KeyStream(KeySource(source=keys, store=self._describe(), counts=self._shard_counter()))
         stream = stream.shuffle(shuffle_key_buffer, **(key_shuffle_kwargs or {}))
         for hook in key_hooks or ():
@@ -229,6 +235,9 @@ class StoreDriver(MapDriver):
 
     def keys(self, **kwargs: Any) -> Iterator[str]:
         return self.store.keys(**kwargs)
+
+    def _keys_to_read(self, **kwargs: Any) -> Iterator[str]:
+        return self.store.keys(**{"missing_ok": False, **kwargs})
 
     def get_iter(self, flatten: bool = True, **kwargs: Any) -> Composable:  # type: ignore[override]
         """Like :meth:`MapDriver.get_iter`, but shards are flattened into samples by default."""

@@ -9,6 +9,8 @@ from typing import Any
 import fsspec
 from fsspec.core import split_protocol, url_to_fs
 
+from squirrel_graph.constants import SQUIRREL_DIR, TMP_MARK
+
 
 def get_protocol(url: str) -> str:
     """``"xx://"`` for a URL with a protocol, ``""`` for a bare path."""
@@ -35,26 +37,36 @@ def fs_and_path(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSy
     return fs, fs._strip_protocol(url).rstrip("/")
 
 
+def _ours(path: str) -> bool:
+    """True for the store metadata folder and in-flight temporary files: never listed, by any listing."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name == SQUIRREL_DIR or TMP_MARK in name
+
+
 def _names(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
     entries = fs.ls(path, detail=False)
-    return sorted(e["name"] if isinstance(e, dict) else e for e in entries)
+    return sorted(n for n in (e["name"] if isinstance(e, dict) else e for e in entries) if not _ours(n))
 
 
 def _entries(fs: fsspec.AbstractFileSystem, path: str) -> list[tuple[str, bool]]:
     """(name, is a directory) of the entries of ``path``, in one listing request."""
     out = []
     for e in fs.ls(path, detail=True):
+        name = e["name"] if isinstance(e, dict) else e
+        if _ours(name):
+            continue
         if isinstance(e, dict):
-            out.append((e["name"], e.get("type") == "directory"))
+            out.append((name, e.get("type") == "directory"))
         else:  # a filesystem that ignores detail=True
-            out.append((e, fs.isdir(e)))
+            out.append((name, fs.isdir(name)))
     return sorted(out)
 
 
 def list_fs(
     fs: fsspec.AbstractFileSystem, root: str, nested: bool = False, max_workers: int | None = None, max_dirs: int = 10
 ) -> list[str]:
-    """Sorted filesystem paths under ``root`` (all files below it when ``nested``); empty if it does not exist."""
+    """Sorted filesystem paths under ``root`` (all files below it when ``nested``); empty if it does not exist.
+    Store metadata folders (``.squirrel``) and in-flight temporary files are left out at every level."""
     if not fs.exists(root):
         return []
     if not nested:

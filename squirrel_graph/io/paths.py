@@ -25,7 +25,7 @@ class FilePathGenerator(Composable):
     ) -> None:
         if not isinstance(url, str) or not url:
             raise TypeError(f"FilePathGenerator(url=...): expected a non-empty URL string, got {url!r}")
-        check_int("FilePathGenerator", "max_dirs", max_dirs, 1)
+        max_dirs = check_int("FilePathGenerator", "max_dirs", max_dirs, 1)
         super().__init__(None)
         self.url = url
         self.nested = nested

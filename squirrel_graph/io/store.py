@@ -11,11 +11,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from squirrel_graph.constants import SQUIRREL_DIR, TMP_MARK
 from squirrel_graph.io.fs import fs_and_path, list_fs
 from squirrel_graph.io.serialization import CorruptShardError, SquirrelSerializer, gzip_compress
-
-TMP_MARK = ".tmp-"
-SQUIRREL_DIR = ".squirrel"  # per-store metadata (shard counts); ignored by keys(), here and in squirrel-core
 
 
 def get_random_key(length: int = 16) -> str:
@@ -113,22 +111,40 @@ class FilesystemStore(AbstractStore):
         _atomic_write(self.fs, self._path(key), payload)
         return key
 
-    def _listing(self, nested: bool) -> list[str]:
+    def _missing(self) -> str:
+        return f"{type(self).__name__}: the store {self.url} does not exist (nothing written yet?)"
+
+    def _check_parent_listable(self) -> None:
+        """For a store folder that is absent: fine if its parent can be listed (a store never written, or emptied).
+        On object stores the parent is the bucket (prefixes only exist while objects do). A parent that is missing
+        too raises FileNotFoundError; a permission or network failure propagates as it is."""
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        head = self.root.rpartition("/")[0]
+        if protocol not in ("file", "local"):
+            head = self.root.split("/", 1)[0]  # the bucket ("" = the root of memory://)
+        try:
+            self.fs.ls(head or "/", detail=False)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{self._missing()}; its parent {head!r} does not exist either") from exc
+
+    def _listing(self, nested: bool, missing_ok: bool) -> list[str]:
         if not self.fs.exists(self.root):
-            raise FileNotFoundError(
-                f"{type(self).__name__}: the store {self.url} does not exist (nothing written yet?)"
-            )
+            if missing_ok:
+                self._check_parent_listable()
+                return []
+            raise FileNotFoundError(self._missing())
         return list_fs(self.fs, self.root, nested=nested)
 
-    def keys(self, nested: bool = True, **kwargs: Any) -> Iterator[str]:
+    def keys(self, nested: bool = True, missing_ok: bool = True, **kwargs: Any) -> Iterator[str]:
         """Keys relative to ``url``, sorted (files only when ``nested``; top-level entries otherwise).
 
-        A store URL that does not exist raises FileNotFoundError naming it (squirrel-core yielded nothing).
+        A store folder that was never written (or was emptied) has no keys, as in squirrel-core, when its parent
+        can be listed; a missing parent raises FileNotFoundError, as does any absent store with
+        ``missing_ok=False`` (what reading a store uses). Our metadata folder and in-flight temporary files are
+        never listed.
         """
-        for path in self._listing(nested):
-            rel = path[len(self.root) :].lstrip("/")
-            if TMP_MARK not in rel:
-                yield rel
+        for path in self._listing(nested, missing_ok):
+            yield path[len(self.root) :].lstrip("/")  # list_fs leaves out our metadata and temporary files
 
 
 class SquirrelStore(FilesystemStore):
@@ -218,8 +234,9 @@ class SquirrelStore(FilesystemStore):
         """All samples of shard ``key`` as a list, read now (what a fetch stage runs in its worker thread)."""
         return list(self.get(key, **kwargs))
 
-    def keys(self, nested: bool = False, **kwargs: Any) -> Iterator[str]:
-        """Shard keys in sorted order (files ending in ``.gz``, without it); listed when iterated."""
-        for rel in super().keys(nested=nested, **kwargs):
+    def keys(self, nested: bool = False, missing_ok: bool = True, **kwargs: Any) -> Iterator[str]:
+        """Shard keys in sorted order (files ending in ``.gz``, without it); listed when iterated. A store folder
+        never written has none (``missing_ok=False``, what ``get_iter()`` uses, raises FileNotFoundError)."""
+        for rel in super().keys(nested=nested, missing_ok=missing_ok, **kwargs):
             if rel.endswith(".gz") and not rel.rsplit("/", 1)[-1].startswith("."):
                 yield rel[: -len(".gz")]

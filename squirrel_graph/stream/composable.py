@@ -145,7 +145,7 @@ class Composable:
         """Make seeded shuffles upstream differ per epoch, reproducibly from (seed, epoch, rank, worker), as
         ``DistributedSampler.set_epoch`` does. Call it before each epoch (DataLoader workers get it when they
         start, so it needs ``persistent_workers=False``)."""
-        check_int("set_epoch", "epoch", epoch, 0)
+        epoch = check_int("set_epoch", "epoch", epoch, 0)
         self._epoch = epoch
 
     def _epoch_of_chain(self) -> int | None:
@@ -213,8 +213,8 @@ class Composable:
         from squirrel_graph.executors import is_executor
 
         check_callable("async_map", "callback", callback)
-        check_int("async_map", "buffer", buffer, 1)
-        check_int("async_map", "max_workers", max_workers, 1, allow_none=True)
+        buffer = check_int("async_map", "buffer", buffer, 1)
+        max_workers = check_int("async_map", "max_workers", max_workers, 1, allow_none=True)
         if executor is not None and not is_executor(executor):
             raise TypeError(
                 "async_map(executor=...): expected a concurrent.futures.Executor or a dask.distributed.Client, "
@@ -224,7 +224,7 @@ class Composable:
 
     def prefetch(self, n: int) -> Composable:
         """Keep up to ``n`` items ready in a background thread, so upstream work overlaps with the consumer's."""
-        check_int("prefetch", "n", n, 1)
+        n = check_int("prefetch", "n", n, 1)
         return Stage(Prefetch(n=n), self)
 
     # ------------------------------------------------------------------ order- and count-dependent stages
@@ -235,7 +235,7 @@ class Composable:
         drop_last_if_not_full: bool = True,
     ) -> Composable:
         """Lists of ``batchsize`` items (``collation_fn(list)`` if given); a short last batch is dropped by default."""
-        check_int("batched", "batchsize", batchsize, 1)
+        batchsize = check_int("batched", "batchsize", batchsize, 1)
         check_callable("batched", "collation_fn", collation_fn, allow_none=True)
         return Stage(Batched(batchsize=batchsize, collation_fn=collation_fn, drop_last=drop_last_if_not_full), self)
 
@@ -250,9 +250,9 @@ class Composable:
         fill_nan_on_partial: bool = False,
     ) -> Composable:
         """Windows of ``window_size`` items advancing by ``stride`` (checked now, at chain time)."""
-        check_int("sliding", "window_size", window_size, 2)
-        check_int("sliding", "stride", stride, 1)
-        check_int("sliding", "min_window_size", min_window_size, 1)
+        window_size = check_int("sliding", "window_size", window_size, 2)
+        stride = check_int("sliding", "stride", stride, 1)
+        min_window_size = check_int("sliding", "min_window_size", min_window_size, 1)
         if not window_size > min_window_size:
             raise ValueError(
                 f"sliding(min_window_size=...): must be smaller than window_size={window_size}, got {min_window_size}"
@@ -278,8 +278,8 @@ class Composable:
         size = 1000 if size is None else size
         initial = kw.get("initial", 100)
         rng, seed = kw.get("rng"), kw.get("seed")
-        check_int("shuffle", "size", size, 0)
-        check_int("shuffle", "initial", initial, 0)
+        size = check_int("shuffle", "size", size, 0)
+        initial = check_int("shuffle", "initial", initial, 0)
         check_seed("shuffle", seed)
         check_rng("shuffle", rng)
         rng_state = rng.getstate() if rng is not None and seed is None else None
@@ -289,17 +289,17 @@ class Composable:
 
     def take(self, n: int | None) -> Composable:
         """The first ``n`` items (all when None)."""
-        check_int("take", "n", n, 0, allow_none=True)
+        n = check_int("take", "n", n, 0, allow_none=True)
         return Stage(Take(n=n), self)
 
     def loop(self, n: int | None = None) -> Composable:
         """Iterate the whole upstream ``n`` times (forever when None); ``.counter`` counts completed passes."""
-        check_int("loop", "n", n, 0, allow_none=True)
+        n = check_int("loop", "n", n, 0, allow_none=True)
         return _LoopStage(n, self)
 
     def zip_index(self, pad_length: int | None = None) -> Composable:
         """``(index, item)`` pairs; with ``pad_length`` the index is a zero-padded string."""
-        check_int("zip_index", "pad_length", pad_length, 0, allow_none=True)
+        pad_length = check_int("zip_index", "pad_length", pad_length, 0, allow_none=True)
         return Stage(ZipIndex(pad_length=pad_length), self)
 
     def tqdm(self, **kw: Any) -> Composable:
@@ -315,23 +315,30 @@ class Composable:
         every: int = 1000,
         interval: float | None = None,
         clock: Callable[[], float] | None = None,
+        heartbeat: float | None = 5.0,
         **kw: Any,
     ) -> Composable:
         """Report ``{prefix}IOPS number/s`` and ``{prefix}throughput {unit}/s`` of the items reaching this point to
         ``callback(metrics, **kw)`` (e.g. ``wandb.log``, ``mlflow.log_metrics``). Items pass through unchanged.
 
         By default the callback runs every ``every=1000`` items, with metrics over the items since the previous
-        call; the monitor then costs one counter per item and runs inside fused loops. ``every=1`` is
-        squirrel-core's mode: a call per item over the last ``window_size`` items. ``interval`` (seconds) further
-        limits how often the callback runs."""
+        call; the monitor then costs one counter per item and runs inside fused loops. A sampled monitor also calls
+        back when ``heartbeat`` seconds passed without a call (None: never) and once when the stream ends or is
+        closed, so every stream of at least ``window_size`` items is reported. ``every=1`` is squirrel-core's mode:
+        a call per item over the last ``window_size`` items. ``interval`` (seconds) means at most one call per
+        ``interval``, whatever the reason."""
         from squirrel_graph.metrics import MetricsConf, check_unit
 
         check_callable("monitor", "callback", callback)
-        check_int("monitor", "window_size", window_size, 1)
-        check_int("monitor", "every", every, 1)
+        window_size = check_int("monitor", "window_size", window_size, 1)
+        every = check_int("monitor", "every", every, 1)
         if interval is not None and not (isinstance(interval, (int, float)) and interval >= 0):
             raise ValueError(f"monitor(interval=...): expected seconds >= 0 or None, got {interval!r}")
         check_callable("monitor", "clock", clock, allow_none=True)
+        if heartbeat is not None and not (
+            isinstance(heartbeat, (int, float)) and not isinstance(heartbeat, bool) and heartbeat > 0
+        ):
+            raise ValueError(f"monitor(heartbeat=...): expected seconds > 0 or None, got {heartbeat!r}")
         conf = metrics_conf if metrics_conf is not None else MetricsConf()
         if isinstance(conf, type):  # squirrel-core's default was the class itself
             conf = conf()
@@ -347,6 +354,7 @@ class Composable:
             interval=interval,
             clock=clock,
             kwargs=kw,
+            heartbeat=heartbeat,
         )
         return Stage(node, self)
 
@@ -359,9 +367,9 @@ class Composable:
     def materialize_dask(self, buffer: int = 10, max_workers: int | None = None, partition_size: int = 1) -> Composable:
         """Compute the delayed items in order, at most ``buffer`` tasks in flight, on the active
         dask.distributed Client (dask's local scheduler without one). ``partition_size`` items share a task."""
-        check_int("materialize_dask", "buffer", buffer, 1)
-        check_int("materialize_dask", "max_workers", max_workers, 1, allow_none=True)
-        check_int("materialize_dask", "partition_size", partition_size, 1)
+        buffer = check_int("materialize_dask", "buffer", buffer, 1)
+        max_workers = check_int("materialize_dask", "max_workers", max_workers, 1, allow_none=True)
+        partition_size = check_int("materialize_dask", "partition_size", partition_size, 1)
         return Stage(MaterializeDask(buffer=buffer, max_workers=max_workers, partition_size=partition_size), self)
 
     def numba_map(self, callback: Callable[[Any], Any]) -> Composable:

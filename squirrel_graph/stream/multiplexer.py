@@ -51,7 +51,7 @@ class Multiplexer(Composable):
             raise TypeError(
                 f"Multiplexer(mux_strategy=...): expected a MultiplexingStrategy, got {type(mux_strategy).__name__}"
             )
-        check_int("Multiplexer", "max_reinits", max_reinits, 1, allow_none=True)
+        max_reinits = check_int("Multiplexer", "max_reinits", max_reinits, 1, allow_none=True)
         super().__init__(source=list(composables))
         self.mux_strategy = mux_strategy
         self.max_reinits = sys.maxsize if max_reinits is None else max_reinits

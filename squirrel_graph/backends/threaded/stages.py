@@ -213,6 +213,7 @@ def _monitor(nid: str, node: Monitor) -> Runner:
             label,
             nid,
             stats,
+            node.heartbeat,
         )
 
     return run

@@ -1,0 +1,5 @@
+"""squirrel-core compatible path ``squirrel.driver.parquet``."""
+
+from squirrel_graph.io.dataframe import ParquetDriver
+
+__all__ = ["ParquetDriver"]

@@ -19,6 +19,8 @@ COMPAT = (
     "squirrel_graph.framework",
     "squirrel_graph.catalog",
     "squirrel_graph.fsspec",
+    "squirrel_graph.zarr",
+    "squirrel_graph.artifact_manager",
 )
 
 

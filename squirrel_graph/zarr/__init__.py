@@ -1,0 +1,1 @@
+"""squirrel-core compatible path ``squirrel.zarr`` (its modules: ``group``, ``key``, ``store``, ``sync``)."""

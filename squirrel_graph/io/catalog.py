@@ -390,8 +390,9 @@ class Catalog(MutableMapping):
     # -------------------------------------------------------------- constructors and export
     @staticmethod
     def from_plugins() -> Catalog:
-        """The sources registered with ``register_source`` or by installed plugins (entry points); a later
-        registration of the same (identifier, version) wins, and version -1 adds a new latest version."""
+        """The sources registered with ``register_source``, by installed plugins (entry points) and by pluggy plugins
+        (``squirrel_sources``); a later registration of the same (identifier, version) wins (ranking in
+        :mod:`squirrel_graph.io.plugins`), and version -1 adds a new latest version."""
         cat = Catalog()
         for key, source in plugin_sources():
             if key.version == -1:

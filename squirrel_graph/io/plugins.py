@@ -1,16 +1,33 @@
-"""The driver and source registries behind catalogs (squirrel-core's pluggy plugin manager, without pluggy).
+"""The driver and source registries behind catalogs: squirrel_graph's own, plus squirrel-core's pluggy hooks.
 
-Drivers are found by their class attribute ``name``. Lookup order, first match wins: drivers passed to
-:func:`register_driver` (the latest first), then drivers of installed packages (entry point group
-``squirrel_graph.drivers``, the last one found first), then the built-in drivers. So a later registration with the
-same name shadows an earlier one or a built-in, as in squirrel-core.
+Drivers are found by their class attribute ``name``. Four tiers, the first match wins:
 
-Sources for :meth:`Catalog.from_plugins` come from entry point group ``squirrel_graph.sources`` (each entry point
-loads a callable returning ``[(CatalogKey, Source), ...]``) and from :func:`register_source`.
+1. drivers passed to :func:`register_driver` (the latest first): an explicit call in the running program is the
+   most specific intent there is;
+2. drivers of installed packages in the entry point group ``squirrel_graph.drivers`` (the last one found first):
+   plugins written for squirrel_graph;
+3. drivers of pluggy plugins (:mod:`squirrel_graph.io.pluggy_hooks`): ``squirrel_drivers`` implementations
+   registered on ``squirrel_plugin_manager`` or installed in squirrel-core's entry point group ``squirrel``, in
+   pluggy's call order (the latest registered first). They rank below squirrel_graph's own plugins because they
+   were written for squirrel-core, and they need only be classes with a str ``name``, so drivers built on
+   squirrel-core's ``Driver`` load too;
+4. the built-in drivers (:mod:`squirrel_graph.io.builtin_drivers`), last, so that any plugin can replace one, as
+   in squirrel-core. Those outside the store and file drivers are imported on first use; a failing import is
+   raised (``BuiltinDriverImportError``) when that name is looked up, and only logged by :func:`list_drivers`.
 
-Entry points are read once per process, on the first use of a registry (never at import time); a broken entry
-point is logged as a warning and skipped, so it cannot break the others. :func:`clear_entry_point_cache` makes the
-next use read them again (after installing a package at run time, or in tests).
+The tiers are ranked as a whole, not by time: a pluggy plugin registered after a :func:`register_driver` call for
+the same name still loses to it.
+
+Sources for :meth:`Catalog.from_plugins` come from the same places, in the opposite order, because there a later
+pair overwrites an earlier one: pluggy ``squirrel_sources`` (the earliest registered plugin first), then entry
+point group ``squirrel_graph.sources`` (each entry point loads a callable returning ``[(CatalogKey, Source),
+...]``), then :func:`register_source`. So the latest registration wins in each tier, and the tiers rank as for
+drivers.
+
+Entry points (both groups) are read once per process, on the first use of a registry (never at import time); a
+broken entry point or hook implementation is logged as a warning and skipped, so it cannot break the others.
+:func:`clear_entry_point_cache` makes the next use read them again (after installing a package at run time, or in
+tests).
 """
 
 from __future__ import annotations
@@ -22,11 +39,22 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from squirrel_graph.io import pluggy_hooks
+from squirrel_graph.io.builtin_drivers import (
+    BUILTIN_DRIVERS,
+    LAZY_BUILTIN_DRIVERS,
+    BuiltinDriverImportError,
+    builtin_driver_classes,
+    builtin_driver_names,
+    load_builtin_driver,
+)
 from squirrel_graph.io.catalog_records import CatalogKey, Source
-from squirrel_graph.io.drivers import Driver, FileDriver, JsonlDriver, MessagepackDriver, StoreDriver
+from squirrel_graph.io.drivers import Driver
 
 __all__ = [
     "BUILTIN_DRIVERS",
+    "LAZY_BUILTIN_DRIVERS",
+    "BuiltinDriverImportError",
     "DRIVER_ENTRY_POINT_GROUP",
     "SOURCE_ENTRY_POINT_GROUP",
     "clear_entry_point_cache",
@@ -40,9 +68,6 @@ __all__ = [
 
 DRIVER_ENTRY_POINT_GROUP = "squirrel_graph.drivers"
 SOURCE_ENTRY_POINT_GROUP = "squirrel_graph.sources"
-
-#: The drivers every catalog can use without plugins.
-BUILTIN_DRIVERS: tuple[type[Driver], ...] = (MessagepackDriver, JsonlDriver, StoreDriver, FileDriver)
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +149,11 @@ def _cached_entry_points() -> _EntryPoints:
 
 
 def clear_entry_point_cache() -> None:
-    """Forget the drivers and sources read from entry points, so the next registry use reads them again."""
+    """Forget the drivers, sources and pluggy plugins read from entry points, so the next use reads them again."""
     global _entry_points
     with _lock:
         _entry_points = None
+    pluggy_hooks.forget_entry_point_plugins()
 
 
 def register_driver(driver: type[Driver]) -> type[Driver]:
@@ -155,11 +181,41 @@ def register_source(identifier: str, source: Source, version: int = 1) -> None:
         _registered_sources.append((CatalogKey(identifier, version), source))
 
 
-def list_drivers() -> list[type[Driver]]:
-    """Every usable driver class in lookup order (registered, then plugins, then built-ins); shadowed ones left out."""
+def _check_pluggy_driver(obj: Any) -> str | None:
+    if not isinstance(obj, type):
+        return f"expected a driver class, got {obj!r}"
+    if not isinstance(getattr(obj, "name", None), str):
+        return f"driver class {obj.__qualname__} has no str class attribute 'name'"
+    return None
+
+
+def _pluggy_drivers() -> list[type[Driver]]:
+    found: list[type[Driver]] = []
+    for description, result in pluggy_hooks.hook_results("squirrel_drivers"):
+        try:
+            items = list(result)
+        except TypeError:
+            logger.warning(
+                "squirrel_graph: skipping %s: it returned %r, not a list of driver classes", description, result
+            )
+            continue
+        for obj in items:
+            problem = _check_pluggy_driver(obj)
+            if problem:
+                logger.warning("squirrel_graph: skipping a driver of %s: %s", description, problem)
+                continue
+            found.append(obj)
+    return found
+
+
+def _plugin_drivers() -> list[type[Driver]]:
+    """Tiers 1 to 3 (see the module docstring), in lookup order, shadowed ones included."""
     with _lock:
         registered = list(reversed(_registered_drivers))
-    candidates = [*registered, *reversed(_cached_entry_points().drivers), *BUILTIN_DRIVERS]
+    return [*registered, *reversed(_cached_entry_points().drivers), *_pluggy_drivers()]
+
+
+def _first_per_name(candidates: list[type[Driver]]) -> list[type[Driver]]:
     seen: set[str] = set()
     found = []
     for cls in candidates:
@@ -169,18 +225,27 @@ def list_drivers() -> list[type[Driver]]:
     return found
 
 
+def list_drivers() -> list[type[Driver]]:
+    """Every usable driver class in lookup order (registered, entry points, pluggy, built-ins); shadowed ones and
+    built-ins whose module fails to import (logged) are left out."""
+    return _first_per_name([*_plugin_drivers(), *builtin_driver_classes()])
+
+
 def list_driver_names() -> list[str]:
     """The names catalogs can use as ``driver_name``, in lookup order, each once."""
     return [cls.name for cls in list_drivers()]
 
 
 def get_driver_class(name: str) -> type[Driver]:
-    """The driver class registered under ``name``; a ValueError that lists the known names when there is none."""
-    drivers = list_drivers()
-    for cls in drivers:
+    """The driver class registered under ``name``: a ValueError listing the known names when there is none, a
+    ``BuiltinDriverImportError`` naming the module when ``name`` is a built-in whose module fails to import."""
+    plugin_drivers = _plugin_drivers()
+    for cls in plugin_drivers:
         if cls.name == name:
             return cls
-    known = ", ".join(sorted(cls.name for cls in drivers))
+    if name in builtin_driver_names():
+        return load_builtin_driver(name)  # imports a lazy built-in now
+    known = ", ".join(sorted({cls.name for cls in plugin_drivers} | set(builtin_driver_names())))
     raise ValueError(f"driver {name!r} not found; registered drivers: {known}")
 
 
@@ -198,28 +263,40 @@ def _check_source_pair(item: Any) -> tuple[CatalogKey, Source] | None:
     return CatalogKey(*key), source
 
 
-def plugin_sources() -> list[tuple[CatalogKey, Source]]:
-    """The ``(CatalogKey, Source)`` pairs of entry point plugins, then those of :func:`register_source`, in order.
+def _valid_pairs(description: str, result: Any) -> list[tuple[CatalogKey, Source]]:
+    try:
+        items = list(result)
+    except TypeError:
+        logger.warning("squirrel_graph: skipping the sources of %s: it returned %r, not a list", description, result)
+        return []
+    pairs = []
+    for item in items:
+        pair = _check_source_pair(item)
+        if pair is None:
+            logger.warning(
+                "squirrel_graph: %s returned %r, which is not a (CatalogKey, Source) pair; skipped", description, item
+            )
+            continue
+        pairs.append(pair)
+    return pairs
 
-    Each plugin callable is called now; one that raises or returns something else is logged and skipped.
+
+def plugin_sources() -> list[tuple[CatalogKey, Source]]:
+    """The ``(CatalogKey, Source)`` pairs of all plugins, lowest rank first (a later pair wins in a catalog): pluggy
+    plugins (the earliest registered first), entry point plugins, then those of :func:`register_source`, in order.
+
+    Each plugin is called now; one that raises or returns something else is logged and skipped.
     """
     pairs: list[tuple[CatalogKey, Source]] = []
+    for description, result in reversed(pluggy_hooks.hook_results("squirrel_sources")):
+        pairs += _valid_pairs(description, result)
     for description, func in _cached_entry_points().sources:
         try:
-            items = list(func())
+            result = func()
         except Exception as exc:
             logger.warning("squirrel_graph: skipping the sources of %s: calling it failed: %r", description, exc)
             continue
-        for item in items:
-            pair = _check_source_pair(item)
-            if pair is None:
-                logger.warning(
-                    "squirrel_graph: %s returned %r, which is not a (CatalogKey, Source) pair; skipped",
-                    description,
-                    item,
-                )
-                continue
-            pairs.append(pair)
+        pairs += _valid_pairs(description, result)
     with _lock:
         pairs += _registered_sources
     return pairs

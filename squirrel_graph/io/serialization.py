@@ -254,6 +254,15 @@ def json_array_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+class SquirrelJsonDecoder(json.JSONDecoder):
+    """A ``json.JSONDecoder`` that turns ``{"data", "type", "shape"}`` objects back into numpy arrays
+    (``json.loads(text, cls=SquirrelJsonDecoder)``), as squirrel-core's did."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("object_hook", json_array_hook)
+        super().__init__(*args, **kwargs)
+
+
 class JsonSerializer(SquirrelSerializer):
     """JSON lines, gzip shards. ``deser_hook`` (a json ``object_hook``) replaces the array decoding."""
 

@@ -1,12 +1,18 @@
-"""squirrel-core compatible path ``squirrel.iterstream.iterators``: the plain generator helpers."""
+"""squirrel-core compatible path ``squirrel.iterstream.iterators``: the plain generator helpers, with squirrel-core's
+signatures."""
 
-from squirrel_graph.randomness import get_random_range
-from squirrel_graph.runtime.ops import (
+from squirrel_graph.iterator_functions import (
+    MetricsConf,
     batched_,
+    dask_delayed_,
     filter_,
     flatten_,
+    get_random_range,
     getsize,
     map_,
+    metrics_iops,
+    metrics_throughput,
+    monitor_,
     shuffle_,
     sliding_,
     take_,
@@ -15,12 +21,17 @@ from squirrel_graph.runtime.ops import (
 )
 
 __all__ = [
+    "MetricsConf",
     "batched_",
+    "dask_delayed_",
     "filter_",
     "flatten_",
     "get_random_range",
     "getsize",
     "map_",
+    "metrics_iops",
+    "metrics_throughput",
+    "monitor_",
     "shuffle_",
     "sliding_",
     "take_",

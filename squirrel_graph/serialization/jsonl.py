@@ -1,5 +1,5 @@
 """squirrel-core compatible path ``squirrel.serialization.jsonl``."""
 
-from squirrel_graph.io.serialization import JsonSerializer, SquirrelJsonEncoder
+from squirrel_graph.io.serialization import JsonSerializer, SquirrelJsonDecoder, SquirrelJsonEncoder
 
-__all__ = ["JsonSerializer", "SquirrelJsonEncoder"]
+__all__ = ["JsonSerializer", "SquirrelJsonDecoder", "SquirrelJsonEncoder"]

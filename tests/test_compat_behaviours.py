@@ -115,3 +115,36 @@ def test_bools_floats_and_strings_are_still_refused_by_name(bad):
         IterableSource([1]).take(bad)
     with pytest.raises(TypeError, match=r"batched\(batchsize=...\)"):
         IterableSource([1]).batched(bad)
+
+
+NEW_DRIVERS = {
+    "csv": ("squirrel_graph.driver", "CsvDriver", {"url": "a.csv", "read_kwargs": {"sep": ";"}, "engine": "dask"}),
+    "parquet": ("squirrel_graph.driver", "ParquetDriver", {"url": "a.parquet"}),
+    "feather": ("squirrel_graph.driver", "FeatherDriver", {"url": "a.feather"}),
+    "excel": ("squirrel_graph.driver", "ExcelDriver", {"url": "a.xlsx"}),
+    "zarr": ("squirrel_graph.driver", "ZarrDriver", {"url": "a.zarr"}),
+    "source_combiner": ("squirrel_graph.driver", "SourceCombiner", {"subsets": {"x": "csv-entry"}}),
+    "directory": ("squirrel_graph.artifact_manager.drivers", "DirectoryDriver", {"url": "artifacts/v0"}),
+}
+
+
+def test_catalog_entries_for_every_new_driver_round_trip_through_yaml(tmp_path):
+    import importlib
+
+    from squirrel_graph.catalog import Catalog, Source
+
+    cat = Catalog()
+    for name, (_, _, kwargs) in NEW_DRIVERS.items():
+        cat[f"{name}-entry"] = Source(name, driver_kwargs=kwargs, metadata={"kind": name})
+    path = tmp_path / "catalog.yaml"
+    cat.to_file(str(path))
+    text = path.read_text()
+    assert all(f"driver_name: {name}" in text for name in NEW_DRIVERS)  # squirrel-core's YAML tags and fields
+    loaded = Catalog.from_files([str(path)])
+    assert loaded == cat
+    for name, (module, cls_name, kwargs) in NEW_DRIVERS.items():
+        entry = loaded[f"{name}-entry"]
+        assert entry.driver_kwargs == kwargs and entry.metadata == {"kind": name}
+        driver = entry.get_driver()
+        assert type(driver) is getattr(importlib.import_module(module), cls_name)
+        assert driver.catalog is loaded

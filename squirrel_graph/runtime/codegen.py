@@ -73,9 +73,8 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
 
     emit("")  # the def line is filled in once all parameters are known
     probes = [i for i, n in enumerate(body) if isinstance(n, Monitor)]
-    for i in probes:  # a sampled monitor: a counter in the loop, a probe object per run
+    for i in probes:  # a sampled monitor: a countdown in the loop to the next probe call, a probe object per run
         emit(f"    _p{i} = {arg(functools.partial(MonitorProbe, body[i], node_ids[i]))}(_ctx)")
-        emit(f"    _c{i} = 0")
         emit(f"    _d{i} = _p{i}.due")
     if batched is not None:
         emit("    _b = []")
@@ -94,9 +93,9 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
             emit(f"{pad}for _x in _x:", i)
             depth += 1
         elif isinstance(node, Monitor):
-            emit(f"{pad}_c{i} += 1", i)
-            emit(f"{pad}if _c{i} >= _d{i}:", i)
-            emit(f"{pad}    _d{i} = _p{i}(_x, _c{i})", i)
+            emit(f"{pad}_d{i} -= 1", i)
+            emit(f"{pad}if not _d{i}:", i)
+            emit(f"{pad}    _d{i} = _p{i}(_x)", i)
         else:  # pragma: no cover - fuse_maps only builds runs of the kinds above
             raise TypeError(f"cannot generate a fused loop for {node.label()}")
     pad = "    " * depth
@@ -119,7 +118,7 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
     if probes:
         emit("    finally:")
         for i in probes:
-            emit(f"        _p{i}.finish(_c{i})")
+            emit(f"        _p{i}.finish(_d{i})")
     lines[0] = f"def _fused(_src, _meta, _ctx{''.join(', ' + p for p in params)}):"
     source = "\n".join(lines) + "\n"
     meta = (owner, tuple(n.label() for n in nodes), tuple(node_ids))

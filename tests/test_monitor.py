@@ -279,3 +279,23 @@ def test_stats_count_every_item_even_between_samples():
     assert len(stream.collect()) == 1234
     stats = stream.stats()
     assert stats["monitor('x ')"]["items"] == 1234
+
+
+class ArrayClock(ItemClock):
+    """ItemClock over 16 KiB arrays: item ``i`` arrives at 10 ms x (i + 1)."""
+
+    @classmethod
+    def at(cls, i):
+        cls.now = 0.01 * (i + 1)
+        return np.zeros(16 * 1024, np.uint8)
+
+
+@pytest.mark.parametrize("every", [100, 1])
+def test_stats_report_exact_items_seconds_and_rates(every):
+    ArrayClock.now = 0.0
+    stream = IterableSource(range(1000)).map(ArrayClock.at).monitor(lambda m: None, every=every, clock=ArrayClock.read)
+    assert sum(len(a) for a in stream) == 1000 * 16 * 1024
+    # 1,000 items of 16 KiB over 10 s (the clock reads 0 at the start, 10.0 at the last item)
+    assert stream.stats() == {"monitor": {"items": 1000, "seconds": 10.0, "items/s": 100.0, "MB/s": 1.56}}
+    idle = IterableSource([]).monitor(lambda m: None, every=every, clock=ArrayClock.read)
+    assert idle.collect() == [] and idle.stats() == {"monitor": {"items": 0, "seconds": 0.0, "items/s": 0.0, "MB/s": 0.0}}

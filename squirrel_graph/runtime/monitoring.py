@@ -73,7 +73,7 @@ def monitor_(
     iops_key, tp_key = f"{prefix}IOPS number/s", f"{prefix}throughput {unit}/s"
     scale = UNITS[unit]
     start = clock()
-    stats.start = start
+    stats.start = stats.last = start  # an empty run lasts 0 s, not (0 - start)
     stamps: deque[float] = deque([start], maxlen=window_size + 1)
     sizes: deque[int] = deque(maxlen=window_size)
     seen = reported = 0

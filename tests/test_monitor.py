@@ -298,4 +298,5 @@ def test_stats_report_exact_items_seconds_and_rates(every):
     # 1,000 items of 16 KiB over 10 s (the clock reads 0 at the start, 10.0 at the last item)
     assert stream.stats() == {"monitor": {"items": 1000, "seconds": 10.0, "items/s": 100.0, "MB/s": 1.56}}
     idle = IterableSource([]).monitor(lambda m: None, every=every, clock=ArrayClock.read)
-    assert idle.collect() == [] and idle.stats() == {"monitor": {"items": 0, "seconds": 0.0, "items/s": 0.0, "MB/s": 0.0}}
+    assert idle.collect() == []
+    assert idle.stats() == {"monitor": {"items": 0, "seconds": 0.0, "items/s": 0.0, "MB/s": 0.0}}

@@ -3,6 +3,7 @@ values and types, catch int64 overflow in a later chunk, and hand mixed-type chu
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from numba_helpers import double_plus, minus3, not_div3
 
@@ -91,3 +92,58 @@ def test_mixed_types_across_chunks_keep_python_types():
     want = [double_plus(x) for x in items]
     assert got == want
     assert [type(x) for x in got] == [type(x) for x in want]
+
+
+# ------------------------------------------------------------------------------------------------ per-array path
+
+
+def scale_shift(a):
+    return a * 3 - 1
+
+
+def mean_positive(a):
+    return a.mean() > 0
+
+
+def _arrays(n, dtype=np.float64, shape=(3, 4)):
+    rng = np.random.default_rng(7)
+    return [(rng.standard_normal(shape) * 10).astype(dtype) for _ in range(n)]
+
+
+def _same_arrays(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert type(g) is type(w) and g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w)
+
+
+def test_compiled_arrays_after_the_first_equal_python_with_a_filter():
+    items = _arrays(40)
+    stream = IterableSource(items).numba_map(scale_shift).filter(mean_positive)
+    got = stream.collect()
+    assert _mode(stream) == "numba (per array)"
+    want = _python(items, scale_shift, keep=mean_positive)
+    assert 0 < len(want) < 40  # the filter really drops some
+    _same_arrays(got, want)
+
+
+def test_arrays_unlike_the_first_are_computed_in_python_in_place():
+    items = _arrays(6) + _arrays(2, dtype=np.int32) + _arrays(2, shape=(5,)) + [7] + _arrays(3)
+    stream = IterableSource(items).numba_map(scale_shift)
+    got = stream.collect()
+    assert _mode(stream) == "numba (per array)"
+    want = [scale_shift(x) for x in items]
+    assert got[10] == want[10] == 20  # the int in the middle
+    _same_arrays(got[:10] + got[11:], want[:10] + want[11:])
+
+
+def plus_one(a):
+    return a + 1
+
+
+def test_a_first_array_whose_compiled_dtype_differs_falls_back_to_python_with_the_reason():
+    items = [np.arange(6, dtype=np.int8) * 20 for _ in range(3)]
+    stream = IterableSource(items).numba_map(plus_one)  # numpy keeps int8 (NEP 50), numba widens to int64
+    got = stream.collect()
+    _same_arrays(got, [plus_one(a) for a in items])
+    assert _mode(stream) == "python"
+    assert "differ from Python's in dtype or value" in str(stream.explain())

@@ -140,3 +140,56 @@ def test_a_chain_with_prefetch_pickles_before_iteration():
     stream = IterableSource(range(5)).map(add_one).prefetch(2)
     assert pickle.loads(pickle.dumps(stream)).collect() == [1, 2, 3, 4, 5]
     assert not _prefetch_threads()  # nothing started by building or pickling
+
+
+class ClosableIterator:
+    """An iterator that is not a generator: only an explicit close() closes it (garbage collection does not)."""
+
+    def __init__(self, n: int) -> None:
+        self.i, self.n, self.closed_by = 0, n, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.i >= self.n:
+            raise StopIteration
+        self.i += 1
+        return self.i
+
+    def close(self) -> None:
+        self.closed_by = threading.current_thread().name
+
+
+def test_the_reader_closes_an_input_iterator_that_has_close_in_its_own_thread():
+    holder = {}
+
+    def source():
+        holder["it"] = ClosableIterator(1000)
+        return holder["it"]
+
+    it = iter(IterableSource(source).prefetch(3))
+    assert [next(it) for _ in range(3)] == [1, 2, 3]
+    threads = _prefetch_threads()
+    assert threads and all(t.daemon for t in threads)  # never keeps the interpreter alive at exit
+    it.close()
+    assert _wait_for(lambda: not _prefetch_threads())
+    assert holder["it"].closed_by is not None and holder["it"].closed_by.startswith("squirrel_graph prefetch")
+
+
+def test_a_consumer_slower_than_the_reader_still_gets_every_item():
+    got = []
+    for x in IterableSource(range(6)).prefetch(1):  # the reader waits on a full queue for longer than its poll
+        time.sleep(0.08)
+        got.append(x)
+    assert got == list(range(6))
+
+
+def test_an_upstream_error_note_names_the_prefetch_node():
+    def broken():
+        yield 1
+        raise OSError("gone")
+
+    with pytest.raises(OSError) as info:
+        list(IterableSource(broken).prefetch(2))
+    assert any("(node 1:prefetch)" in str(n) for n in info.value.__notes__)

@@ -147,3 +147,16 @@ def test_a_first_array_whose_compiled_dtype_differs_falls_back_to_python_with_th
     _same_arrays(got, [plus_one(a) for a in items])
     assert _mode(stream) == "python"
     assert "differ from Python's in dtype or value" in str(stream.explain())
+
+
+def test_a_fallback_is_logged_once_at_info_naming_the_stage_and_the_reason(caplog):
+    import logging
+
+    items = [np.arange(6, dtype=np.int8) for _ in range(3)]
+    stream = IterableSource(items).numba_map(plus_one)
+    with caplog.at_level(logging.INFO, logger="squirrel_graph"):
+        stream.collect()
+    records = [r for r in caplog.records if "not compiled with numba" in r.getMessage()]
+    assert len(records) == 1 and records[0].levelno == logging.INFO
+    message = records[0].getMessage()
+    assert message.startswith("numba_map(plus_one)") and "running in Python: compiled results differ" in message

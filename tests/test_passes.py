@@ -698,3 +698,29 @@ def test_every_pass_and_step_has_unit_tests_here():
     }
     assert not missing, f"passes/steps without unit tests in tests/test_passes.py (name -> missing aspects): {missing}"
     assert set(COVERED) <= set(declared), f"tests cover unknown names: {sorted(set(COVERED) - set(declared))}"
+
+
+# ------------------------------------------------------------------------------------------ mutation survivors
+# Each test below pins a detail a deliberate mutant of the passes changed without any other test noticing.
+
+
+def test_a_worker_split_moves_past_a_rank_equalize_but_a_rank_split_would_not():
+    plan, _ = chain(IterSource(source=range(12)), Equalize(mode="drop", rank=0, world_size=2), Split("worker", 0, 1))
+    moved = push_splits(plan, PassContext())
+    assert kinds(moved.plan) == ["source", "split", "equalize"]  # the worker split now reads the source
+    assert Equalize(mode="drop", rank=0, world_size=2).lets_split_pass("worker")
+    assert not Equalize(mode="drop", rank=0, world_size=2).lets_split_pass("rank")
+
+
+def test_insert_monitors_builds_windows_of_100_and_names_the_inserted_node():
+    plan, _ = chain(IterSource(source=range(5)), Map(fn=add_one))
+    result = insert_monitors(plan, PassContext(monitor=True, monitor_every=7))
+    mon = result.plan.node("1:map.monitor")
+    assert (mon.window_size, mon.every, mon.auto) == (100, 7, True)
+    assert [r.result for r in result.rewrites] == ["0:source.monitor", "1:map.monitor"]
+
+
+def test_offload_names_its_rewrite_after_the_pass():
+    result = offload_per_key(key_plan(Map(fn=upper))[0], PassContext(per_key_engine="dask"))
+    assert result.rewrites and all(r.pass_name == "offload_to_dask" for r in result.rewrites)
+    assert [r.result for r in result.rewrites] == ["1:dask_per_key"]

@@ -47,6 +47,7 @@ bench: install
 	$(PY) benchmarks/dask_maps.py
 	$(PY) benchmarks/numba_maps.py
 	$(PY) benchmarks/long_chains.py
+	$(PY) benchmarks/store_index.py
 
 # squirrel-core 0.20.2 lives in its own venv, never a project dependency; benchmarks/run.py runs it there.
 bench-squirrel-core: install

@@ -13,12 +13,17 @@ ends in ``.batched(100)``, by:
 (b) squirrel_graph with the same split pinned by ``level="item"``,
 (a') as (a), batches collated in the worker (``default_collate``; no squirrel-core counterpart),
 (c) squirrel-core with the same item-level chain as (a)/(b),
-(d) squirrel-core with ``key_hooks=[SplitByWorker]`` (each worker reads its own shards, as (a) does).
+(d) squirrel-core with ``key_hooks=[SplitByWorker]`` (each worker reads its own shards, as (a) does),
+(e) as (a), ``to_torch_iterable(pack=True)``: each batch crosses as one shared-memory tensor per field; the loop
+    receives what (a), (c) and (d) deliver (a list of samples, arrays as tensors).
+
+Targets (issue 15): (e) end to end >= 5x (c) and >= 5x (d), and >= 0.5x (a').
 
 Each variant is timed end to end (real batches to the main process, which checksums every sample it receives) and
 decode-only (each worker sends only batch lengths; it keeps its samples and checksums them after its last batch is
-sent and its CPU clock is read). The clock stops at the last batch received. Per worker: shards opened and bytes read
-(a counting fsspec filesystem logs every shard a process opens) and read+decode CPU seconds.
+sent and its CPU clock is read; (e)'s decode-only run is (a)'s, as there is nothing to pack). The clock stops at the
+last batch received. Per worker: shards opened and bytes read (a counting fsspec filesystem logs every shard a process
+opens), read+decode CPU seconds (decode-only runs) and end-to-end CPU seconds (the same plus sending the batches).
 
 Interleaving: each round runs every variant once (end to end, then decode-only), rotating which goes first;
 squirrel-core runs in its own venv, one subprocess per variant and round, timed inside (its interpreter start-up and an
@@ -63,12 +68,22 @@ VARIANTS = {  # id: (library, chain, label)
     "a_collated": (GRAPH, "item_collated", "(a') as (a), batches collated in the worker (default_collate)"),
     "c": (CORE, "item", "(c) squirrel-core, item split after fetch"),
     "d": (CORE, "key_hooks", "(d) squirrel-core, key_hooks=[SplitByWorker]"),
+    "a_packed": (GRAPH, "item_packed", "(e) squirrel_graph, as (a), to_torch_iterable(pack=True)"),
 }
 PAIRS = [  # (A, B, like-for-like?)
     ("b", "c", "yes: same chain, same work (every worker reads every shard and keeps its items)"),
     ("a", "d", "yes in work and output (each worker reads only its shards); user code differs: (d) hand-placed hook"),
     ("a", "b", "graph vs graph: what the push-down saves"),
     ("a", "c", "NO: same user code, but (a) reads half the shards per worker (push-down), (c) all of them"),
+    ("a_packed", "d", "yes in work and output (each worker reads its shards; the loop gets the same samples)"),
+    ("a_packed", "c", "NO: the same pipeline, but (e) reads half the shards per worker (push-down), (c) all of them"),
+    ("a_packed", "a_collated", "same work, different output: (a') delivers one collated dict of tensors per batch"),
+    ("a_packed", "a", "graph vs graph: what packing saves (same work and output)"),
+]
+TARGETS = [  # (A, B, minimum end-to-end A/B) from issue 15
+    ("a_packed", "c", 5.0),
+    ("a_packed", "d", 5.0),
+    ("a_packed", "a_collated", 0.5),
 ]
 
 
@@ -99,11 +114,12 @@ def log_line(line: str) -> None:
 # --- in the DataLoader workers -----------------------------------------------------------------------------------
 
 
-def record_cpu(batches: Iterable[Any]) -> Iterator[Any]:
-    """(end to end) Pass batches through; at the end log the CPU seconds the process spent since it started pulling
-    items (so interpreter and worker start-up are not counted)."""
+def record_cpu(samples: Iterable[Any]) -> Iterator[Any]:
+    """(end to end) Pass samples through (before ``batched``, so that ``pack=True`` sees the batches); at the end log
+    the CPU seconds the process spent since it started pulling items (so interpreter and worker start-up are not
+    counted)."""
     start = time.process_time()
-    yield from batches
+    yield from samples
     log_line(f"cpu {os.getpid()} {time.process_time() - start}")
 
 
@@ -133,13 +149,15 @@ def stream(impl: str, url: str, chain: str, batch: int, decode: bool):
         s = MessagepackDriver(url).get_iter().split_by_worker_pytorch(level="item")
     else:
         s = MessagepackDriver(url).get_iter().split_by_worker_pytorch()
-    if chain == "item_collated" and not decode:  # one tensor per field and batch: few IPC buffers
+    if decode:
+        return s.batched(batch, drop_last_if_not_full=False).to(decode_only).to_torch_iterable()
+    s = s.to(record_cpu)
+    if chain == "item_collated":  # one tensor per field and batch: few IPC buffers
         from torch.utils.data import default_collate
 
-        s = s.batched(batch, collation_fn=default_collate, drop_last_if_not_full=False)
-    else:
-        s = s.batched(batch, drop_last_if_not_full=False)
-    return s.to(decode_only if decode else record_cpu).to_torch_iterable()
+        return s.batched(batch, collation_fn=default_collate, drop_last_if_not_full=False).to_torch_iterable()
+    s = s.batched(batch, drop_last_if_not_full=False)
+    return s.to_torch_iterable(pack=True) if chain == "item_packed" else s.to_torch_iterable()
 
 
 # --- in the main process -----------------------------------------------------------------------------------------
@@ -278,12 +296,14 @@ def rate(runs: list[dict[str, Any]], n: int) -> dict[str, float]:
 def variant_summary(rounds: list[dict[str, Any]], n: int) -> dict[str, Any]:
     dec = sorted((r["decode"] for r in rounds), key=lambda r: sum(r["cpu_s_per_worker"]))
     mid = dec[(len(dec) - 1) // 2]  # the decode-only run with the median total CPU
+    e2e = sorted((r["e2e"] for r in rounds), key=lambda r: sum(r["cpu_s_per_worker"]))
     return {
         "e2e_samples_per_s": rate([r["e2e"] for r in rounds], n),
         "decode_only_samples_per_s": rate([r["decode"] for r in rounds], n),
         "shards_per_worker": mid["shards_per_worker"],
         "mb_per_worker": mid["mb_per_worker"],
         "cpu_s_per_worker": mid["cpu_s_per_worker"],
+        "e2e_cpu_s_per_worker": e2e[(len(e2e) - 1) // 2]["cpu_s_per_worker"],
     }
 
 
@@ -330,15 +350,25 @@ def pair_table(pairs: list[dict[str, Any]], variants: dict[str, Any]) -> list[st
 def variant_table(variants: dict[str, Any]) -> list[str]:
     lines = [
         "| variant | end-to-end samples/s median (best) | decode-only samples/s median (best) "
-        "| shards opened per worker | MB read per worker | read+decode CPU s per worker |",
-        "|---|---|---|---|---|---|",
+        "| shards opened per worker | MB read per worker | read+decode CPU s per worker "
+        "| end-to-end CPU s per worker |",
+        "|---|---|---|---|---|---|---|",
     ]
     for v, r in variants.items():
-        label = VARIANTS[v][2] + (" (no squirrel-core counterpart)" if v == "a_collated" else "")
+        label = VARIANTS[v][2] + (" (no squirrel-core counterpart)" if v in ("a_collated", "a_packed") else "")
         lines.append(
             f"| {label} | {fmt(r['e2e_samples_per_s'])} | {fmt(r['decode_only_samples_per_s'])} "
-            f"| {r['shards_per_worker']} | {r['mb_per_worker']} | {r['cpu_s_per_worker']} |"
+            f"| {r['shards_per_worker']} | {r['mb_per_worker']} | {r['cpu_s_per_worker']} "
+            f"| {r['e2e_cpu_s_per_worker']} |"
         )
+    return lines
+
+
+def target_table(targets: list[dict[str, Any]]) -> list[str]:
+    lines = ["| target (issue 15) | end-to-end A/B, median of per-round ratios | met |", "|---|---|---|"]
+    for t in targets:
+        met = "yes" if t["met"] else "**no**"
+        lines.append(f"| {short(t['a'])} vs {short(t['b'])} >= {t['min']}x | {t['e2e']:.2f}x | {met} |")
     return lines
 
 
@@ -355,6 +385,8 @@ LIKE_FOR_LIKE = {
         "(a) vs (c): same user code, different work (squirrel_graph's push-down reads half the shards per worker)",
         "(a) vs (d): the user code differs (squirrel-core needs the split hand-placed in key_hooks)",
         "(a') has no squirrel-core counterpart",
+        "(e) has no squirrel-core counterpart; (e) vs (a'): the same work, but (a') delivers one collated dict per "
+        "batch and (e) a list of samples",
         "decompression: squirrel_graph ISA-L, squirrel-core zlib via fsspec (its venv has no isal)",
         "left out of squirrel-core's figures: the import of dask.distributed that its async_map does in every worker "
         "of every epoch (done once in the main process first; its cost is reported apart)",
@@ -374,6 +406,12 @@ def report(runs: dict[str, list[dict[str, Any]]], n: int, n_shards: int, files: 
         for a, b, like in PAIRS
         if a in runs and b in runs
     ]
+    by_pair = {(p["a"], p["b"]): p for p in pairs}
+    targets = [
+        {"a": a, "b": b, "min": low, "e2e": by_pair[a, b]["e2e"], "met": by_pair[a, b]["e2e"] >= low}
+        for a, b, low in TARGETS
+        if (a, b) in by_pair
+    ]
     return {
         "stamp": stamp(),
         "like_for_like": LIKE_FOR_LIKE,
@@ -385,6 +423,7 @@ def report(runs: dict[str, list[dict[str, Any]]], n: int, n_shards: int, files: 
         "squirrel_core_worker_import_cpu_s": lazy_import_cost(runs),
         "variants": {v: {"label": VARIANTS[v][2], **s} for v, s in variants.items()},
         "pairs": pairs,
+        "targets": targets,
         "raw_runs": runs,
     }
 
@@ -392,6 +431,9 @@ def report(runs: dict[str, list[dict[str, Any]]], n: int, n_shards: int, files: 
 def print_report(rep: dict[str, Any]) -> None:
     print("\n".join(pair_table(rep["pairs"], rep["variants"])))
     print()
+    if rep["targets"]:
+        print("\n".join(target_table(rep["targets"])))
+        print()
     print("\n".join(variant_table(rep["variants"])))
     print(
         f"\n{rep['samples']} samples in {rep['shards']} shards, files: {rep['files']}; {WORKERS} workers, "
@@ -432,7 +474,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--impl", default=GRAPH, choices=[GRAPH, CORE], help="(internal)")
     parser.add_argument("--raw-json", action="store_true", help="(internal) one chain, JSON on the last line")
     parser.add_argument("--url", help="(internal) the store to read")
-    parser.add_argument("--chain", help="(internal) item, item_pinned, item_collated or key_hooks")
+    parser.add_argument("--chain", help="(internal) item, item_pinned, item_collated, item_packed or key_hooks")
     args = parser.parse_args()
     if args.repeats is None:
         args.repeats = 2 if args.quick else 7

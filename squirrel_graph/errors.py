@@ -31,6 +31,10 @@ class PyTorchSplittingException(SquirrelGraphError):
     """A multi-rank or multi-worker PyTorch run has no split of the data upstream."""
 
 
+class OneShotSourceWarning(UserWarning):
+    """A run opened a one-shot source (a generator, an iterator) that an earlier run or pass already iterated."""
+
+
 def annotate(exc: BaseException, stage: str, node_id: str | None = None) -> BaseException:
     """Attach the stage name to ``exc`` (once) as an exception note; the original traceback is kept."""
     notes = getattr(exc, "__notes__", None) or []

@@ -379,10 +379,19 @@ def _wandb_records(path: Path):
             yield record
 
 
-def _artifact_records(wandb_dir: Path) -> list:
-    files = sorted(wandb_dir.glob("wandb/offline-run-*/run-*.wandb"))
-    assert files, f"no offline run was written under {wandb_dir}"
-    return [r.artifact for f in files for r in _wandb_records(f) if r.WhichOneof("record_type") == "artifact"]
+def _artifact_records(wandb_dir: Path, expect: int) -> list:
+    """The artifact records of the offline runs; wandb's service process may still be writing the run file when
+    ``run.finish()`` returns, so wait (bounded) until ``expect`` records are there."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        files = sorted(wandb_dir.glob("wandb/offline-run-*/run-*.wandb"))
+        records = [r.artifact for f in files for r in _wandb_records(f) if r.WhichOneof("record_type") == "artifact"]
+        if len(records) >= expect or time.monotonic() > deadline:
+            assert files, f"no offline run was written under {wandb_dir}"
+            return records
+        time.sleep(0.1)
 
 
 def _md5_b64(data: bytes) -> str:
@@ -425,7 +434,7 @@ def test_wandb_offline_logging_stages_files_and_manifest(wandb_offline, folder, 
         shutil.copytree(folder, path, dirs_exist_ok=True)
     run.finish()
 
-    records = {r.name: r for r in _artifact_records(wandb_dir)}
+    records = {r.name: r for r in _artifact_records(wandb_dir, expect=2)}
     assert set(records) == {"net", "data"}
     net, data = records["net"], records["data"]
     assert (net.type, net.project, data.type) == ("models", "sg-artifacts", "datasets")
@@ -450,7 +459,7 @@ def test_wandb_offline_logging_without_a_run_uses_an_auto_run(wandb_offline, tmp
     manager = WandbArtifactManager(project="sg-auto")
     src = manager.log_files("single", one)
     assert wandb.run is None  # the automatic run was finished
-    (record,) = _artifact_records(wandb_dir)
+    (record,) = _artifact_records(wandb_dir, expect=1)
     assert (record.name, record.type, record.project) == ("single", "default", "sg-auto")
     assert [e.path for e in record.manifest.contents] == ["one.txt"]
     assert src.metadata["digest"] == record.digest

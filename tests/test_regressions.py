@@ -120,7 +120,7 @@ def test_fetch_error_comes_after_every_earlier_shard_at_any_parallelism(tmp_path
 
 
 def _pool_threads():
-    return [t for t in threading.enumerate() if "ThreadPoolExecutor" in t.name]
+    return [t for t in threading.enumerate() if t.name.startswith("squirrel_graph pool")]
 
 
 def slow_double(x):

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from squirrel_graph import Composable, IterableSource
+from squirrel_graph.errors import OneShotSourceWarning
 from squirrel_graph.iterstream.iterators import getsize, map_, take_
 
 from helpers import add, add_one, is_odd, times_two, to_pair, total
@@ -194,8 +195,9 @@ def test_loop_edge_cases():
     assert IterableSource([]).loop().collect() == []
     assert IterableSource([1]).loop(0).collect() == []
     assert IterableSource([1, 2]).loop().take(7).collect() == [1, 2, 1, 2, 1, 2, 1]
-    # a single-use source no longer spins forever after its first pass
-    assert IterableSource(iter([1, 2])).loop().collect() == [1, 2]
+    # a single-use source no longer spins forever after its first pass, and the re-open says so
+    with pytest.warns(OneShotSourceWarning, match="one-shot list_iterator"):
+        assert IterableSource(iter([1, 2])).loop().collect() == [1, 2]
 
 
 def test_loop_replays_seeded_randomness_each_pass_like_a_deepcopy():

@@ -28,6 +28,7 @@ from squirrel_graph.artifacts.base import (
 )
 from squirrel_graph.io.catalog import Catalog, CatalogSource
 from squirrel_graph.io.catalog_records import Source
+from squirrel_graph.io.keys import check_key
 from squirrel_graph.io.serialization import JsonSerializer, MessagepackSerializer, SquirrelSerializer
 from squirrel_graph.io.store import FilesystemStore, get_random_key
 
@@ -52,6 +53,12 @@ def _key(key: Any) -> str:
     return "" if text == "." else text.strip("/")
 
 
+def _checked(key: Any, where: str) -> str:
+    """``_key(key)``, refused with a ValueError naming it if it would leave the store ("" is the store's root)."""
+    rel = _key(key)
+    return check_key(rel, where) if rel else rel
+
+
 def _local_files(local: Path) -> list[tuple[Path, str]]:
     """(file, path relative to ``local``) of every file below the folder ``local``, sorted."""
     return sorted((p, p.relative_to(local).as_posix()) for p in local.rglob("*") if p.is_file())
@@ -62,7 +69,7 @@ class ArtifactFileStore(FilesystemStore):
     folder named after the serializer (``jsonl``, ``messagepack``) a serialized value."""
 
     def _full(self, key: Any) -> str:
-        rel = _key(key)
+        rel = _checked(key, self._where())
         return f"{self.root}/{rel}" if rel else self.root
 
     def _children(self, key: Any, dirs_only: bool = False) -> list[str]:
@@ -96,6 +103,7 @@ class ArtifactFileStore(FilesystemStore):
         """The value under ``key``: a serialized value, or the raw files (downloaded to ``target=`` when given and
         returned as that Path; else the bytes of a single file, or ``{relative path: bytes}`` of a folder)."""
         target = open_kwargs.pop("target", None)
+        _checked(key, self._where())  # the error names the key as given, not a path below it
         name = Serializers.get(type(self.serializer))
         if name is not None and self.fs.exists(self._full(f"{_key(key)}/{name}")):
             return super().get(f"{_key(key)}/{name}", mode)
@@ -112,7 +120,7 @@ class ArtifactFileStore(FilesystemStore):
         """Store ``value`` under ``key``: a Path (file or folder) is copied raw to ``key/files[/suffix]``, any other
         value is serialized to ``key/<serializer name>``. A ValueError if that place is taken. Returns the key."""
         suffix = check_artifact_path(open_kwargs.pop("suffix", None) or None)
-        key = _key(key) if key is not None else get_random_key()
+        key = _checked(key, self._where()) if key is not None else get_random_key()
         if not isinstance(value, Path):
             name = Serializers.get(type(self.serializer))
             if name is None:

@@ -84,8 +84,7 @@ def _closing(it: Iterator[Any], ctx: RunContext) -> Iterator[Any]:
         close = getattr(it, "close", None)
         if close is not None:
             close()
-        for owned in reversed(ctx.closers):
-            owned.close()
+        ctx.release()
 
 
 def lower(plan: Plan, backends: Sequence[Backend]) -> PhysicalPlan:

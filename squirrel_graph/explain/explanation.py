@@ -8,6 +8,7 @@ from typing import Any
 
 from squirrel_graph.compiler import Compiled
 from squirrel_graph.graph import Fused, Plan
+from squirrel_graph.runtime.packing import pack_hints
 
 STAGES = ("logical", "optimized", "physical")
 
@@ -60,6 +61,11 @@ class Explanation:
     def physical_stages(self) -> tuple[Any, ...]:
         return self.compiled.physical.stages
 
+    @property
+    def hints(self) -> list[str]:
+        """Changes that would make this stream faster without changing its items (e.g. ``pack=True``)."""
+        return pack_hints(self.compiled.optimized)
+
     def _stages(self) -> tuple[str, ...]:
         return STAGES if self.stage is None else (self.stage,)
 
@@ -91,6 +97,10 @@ class Explanation:
             for s in self.numba:
                 why = f": {s.reason}" if s.reason else ""
                 out.append(f"  {s.label}: {s.mode}{why} (compile {s.compile_seconds:.2f} s, {s.compilations} new)")
+        hints = self.hints
+        if hints:
+            out.append("== Hints ==")
+            out += [f"  {h}" for h in hints]
         out.append("== Pipeline ==")
         out.append(f"  {self.pipeline_line()}")
         out.append("== Rewrites ==")
@@ -119,7 +129,8 @@ class Explanation:
             _add_plan(g, c.optimized, "O", "Optimized plan", _split_notes(c.rewrites))
         if "physical" in self._stages():
             _add_physical(g, c.physical, self.stats)
-        notes = [self.pipeline_line(), *([str(r) for r in c.rewrites] or ["(no rewrites)"])]
+        notes = [self.pipeline_line(), *(f"hint: {h}" for h in self.hints)]
+        notes += [str(r) for r in c.rewrites] or ["(no rewrites)"]
         wrapped = [line for n in notes for line in textwrap.wrap(n, 100, subsequent_indent="    ")]
         text = "\\l".join(_escape(n) for n in wrapped) + "\\l"
         g.node("rewrites", label=f"Rewrites\\l{text}", shape="note", fillcolor="lightyellow", fontsize="9")

@@ -48,6 +48,10 @@ class KeySource(IterSource):
     def label(self) -> str:
         return f"keys({self.store})"
 
+    def params(self) -> dict[str, Any]:
+        how = getattr(self.source, "explain_params", None)  # a store listing says how its latest run got keys/counts
+        return dict(how()) if callable(how) else {}
+
 
 @traits(holds_state=True)
 @dataclass(frozen=True, eq=False)
@@ -128,6 +132,9 @@ class Fetch(Node):
     releases the GIL) and ``decode`` ((key, raw) -> samples: CPU), a parallel fetch reads on ``max_workers``
     threads and decodes on ``decode_workers`` threads (one per core), so decoding does not fight for the GIL
     with a crowd of I/O threads. With ``skip_corrupt`` a corrupt shard is logged, counted and skipped.
+
+    ``fn``/``read`` enforce ``timeout`` s per attempt (None: unbounded); the runtime retries them ``retries`` times
+    after a transient error, ``backoff`` s later, doubled each time.
     """
 
     kind: ClassVar[str] = "fetch"
@@ -139,6 +146,9 @@ class Fetch(Node):
     buffer: int = 10
     skip_corrupt: bool = False
     store: str = ""
+    timeout: float | None = None
+    retries: int = 0
+    backoff: float = 0.5
 
     @property
     def parallel(self) -> bool:
@@ -153,6 +163,11 @@ class Fetch(Node):
             out["decode_workers"] = self.decode_workers or "auto"
         if self.skip_corrupt:
             out["skip_corrupt"] = True
+        if self.timeout is not None or self.retries:
+            out["fetch_timeout"] = self.timeout if self.timeout is not None else "unbounded"
+            out["fetch_retries"] = self.retries
+            if self.retries:
+                out["fetch_backoff"] = self.backoff
         return out
 
 
@@ -426,6 +441,15 @@ class TorchCheck(Node):
 
     def label(self) -> str:
         return "torch_iterable"
+
+
+@traits(item_independent=True, preserves_count=True)
+@dataclass(frozen=True, eq=False)
+class PackBatches(Node):
+    """``to_torch_iterable(pack=True)``: in a DataLoader worker, each field of a batch whose values are arrays of one
+    shape and dtype becomes one shared-memory tensor, and each item a view of it (decided when a run starts)."""
+
+    kind: ClassVar[str] = "pack_batches"
 
 
 @traits(item_independent=True, preserves_count=True, keeps_items=True, holds_state=True)

@@ -5,6 +5,11 @@ arrays encoded as msgpack-numpy does (``{b"nd": True, b"type": dtype.str, b"kind
 b"data": raw bytes}``); a JSONL shard is gzip of one JSON object per line, arrays as
 ``{"data": nested lists, "type": dtype.str, "shape": [...]}``. Nothing is ever unpickled: object arrays are
 refused on write and on read.
+
+Reading checks the bytes before trusting them: a 0-byte, non-gzip or foreign file (text, JSON lines under a
+messagepack reader, messagepack under a JSON reader) is a :class:`CorruptShardError` naming the shard and what it
+looks like (the rule: :mod:`squirrel_graph.io.shard_check`), and so is a numpy array header whose dtype, shape
+or byte count does not add up (see :func:`msgpack_decode`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import msgpack
 import numpy as np
 
 from squirrel_graph.errors import CorruptShardError, SquirrelGraphError
+from squirrel_graph.io import shard_check
 
 
 class SerializationError(SquirrelGraphError, ValueError):
@@ -78,27 +84,124 @@ def msgpack_encode(obj: Any) -> Any:
 
 
 def _descr(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):  # a structured dtype's descr
-        return [tuple(_descr(v) if isinstance(v, (list, tuple)) else v for v in field) for field in value]
-    return value
+    """A dtype spec from msgpack as numpy wants it: a structured descr is lists of ``[name, format(, shape)]``."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    fields = []
+    for name, spec, *shape in value:  # name may be [title, name]; spec a nested descr; shape a sub-array's shape
+        name = name.decode() if isinstance(name, bytes) else name  # unpacked with raw=True
+        field = (tuple(name) if isinstance(name, list) else name, _descr(spec))
+        fields.append((*field, tuple(shape[0])) if shape else field)
+    return fields
+
+
+_HEADER_KEYS = frozenset({b"nd", b"type", b"kind", b"shape", b"data"})
+_INTP_MAX = int(np.iinfo(np.intp).max)
+_MAX_DIMS = 64  # numpy 2's limit; numpy 1 refuses more than 32 itself
+
+
+def _bad_header(why: str) -> CorruptShardError:
+    return CorruptShardError(f"invalid numpy array header: {why}")
+
+
+def _header_dtype(obj: dict[Any, Any]) -> np.dtype:
+    """The dtype a msgpack-numpy header names; an unknown or unsafe one is refused (never guessed)."""
+    kind, spec = obj.get(b"kind", b""), obj[b"type"]
+    key = (kind, spec) if isinstance(spec, (str, bytes)) and isinstance(kind, bytes) else None
+    dtype = _DTYPES.get(key) if key is not None else None
+    if dtype is not None:
+        return dtype
+    if kind == b"O":
+        raise SerializationError("MessagepackSerializer.deserialize: refusing a pickled object array (kind 'O')")
+    if kind not in (b"", b"V"):
+        raise _bad_header(f"unknown kind {kind!r:.40} (msgpack-numpy writes b'' or b'V')")
+    if not isinstance(spec, (str, bytes, list, tuple)):
+        raise _bad_header(f"type {spec!r:.60} is not a dtype string or a structured dtype's descr")
+    try:
+        dtype = np.dtype(_descr(spec))
+    except (TypeError, ValueError, KeyError, IndexError) as exc:  # unpacking a bad descr raises these too
+        raise _bad_header(f"unknown dtype {spec!r:.60} ({exc})") from None
+    _check_dtype(dtype, "MessagepackSerializer.deserialize")
+    if dtype.shape:
+        raise _bad_header(f"sub-array dtype {spec!r:.60} (numpy never writes one at the top level)")
+    if key is not None:
+        if len(_DTYPES) >= 1024:  # a bound against shards full of distinct dtype strings
+            _DTYPES.clear()
+        _DTYPES[key] = dtype
+    return dtype
+
+
+#: validated dtypes by ``(kind, type string)``: a shard repeats a few dtypes, parsing each costs microseconds
+_DTYPES: dict[Any, np.dtype] = {}
+
+
+def _header_count(shape: Any, itemsize: int) -> int:
+    """The number of items of an array header's shape: at most 64 sizes, each an int >= 0, addressable in full."""
+    if not isinstance(shape, (list, tuple)) or len(shape) > _MAX_DIMS:
+        raise _bad_header(f"shape {shape!r:.60} is not a list of at most {_MAX_DIMS} sizes")
+    count = nonzero = 1
+    for d in shape:
+        if type(d) is not int or d < 0:
+            raise _bad_header(f"shape {shape!r:.60} holds a negative or non-integer size")
+        count *= d
+        nonzero *= d or 1
+    if nonzero * max(itemsize, 1) > _INTP_MAX:
+        raise _bad_header(f"shape {shape!r:.60} overflows (larger than any array can be)")
+    return count
 
 
 def msgpack_decode(obj: dict[Any, Any]) -> Any:
     """``object_hook=`` for msgpack: rebuild arrays/scalars written by msgpack-numpy or by us; refuse pickles.
 
-    Only the binary keys msgpack-numpy writes (``b"nd"``...) mark an array, so user dicts with str keys are safe.
+    Only a map whose keys are all msgpack-numpy's binary keys (``b"nd"``...) is an array, so user dicts with str
+    keys are safe; its dtype, shape and byte count must agree exactly, else CorruptShardError (never a reshape).
     """
-    nd = obj.get(b"nd") if 4 <= len(obj) <= 5 else None
-    if nd is None:
+    if b"nd" not in obj or len(obj) < 3 or not _HEADER_KEYS.issuperset(obj):
         return obj
-    kind = obj.get(b"kind", b"")
-    if kind == b"O":
-        raise SerializationError("MessagepackSerializer.deserialize: refusing a pickled object array (kind 'O')")
-    dtype = np.dtype(_descr(obj[b"type"]))
-    _check_dtype(dtype, "MessagepackSerializer.deserialize")
+    nd, data, shape = obj[b"nd"], obj.get(b"data"), obj.get(b"shape")
+    if type(data) is bytes and b"type" in obj and (nd is True or nd is False):  # the fast path: a true header
+        dtype = _header_dtype(obj)
+        nbytes = dtype.itemsize
+        if nd and type(shape) is tuple and len(shape) <= _MAX_DIMS:
+            for d in shape:
+                if type(d) is not int or d <= 0:
+                    break
+                nbytes *= d
+            else:
+                if nbytes and nbytes == len(data):
+                    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        elif not nd and shape is None and nbytes and nbytes == len(data):
+            return np.frombuffer(data, dtype=dtype)[0]
+    return _decode_checked(obj, nd, data, shape)  # empty arrays, lists (use_list=True), and every lie
+
+
+def _decode_checked(obj: dict[Any, Any], nd: Any, data: Any, shape: Any) -> Any:
+    """The array or scalar of a header, checked in full: the error names what does not add up."""
+    if nd is not True and nd is not False:
+        raise _bad_header(f"nd is {nd!r:.40}, not a bool")
+    if b"type" not in obj:
+        raise _bad_header("no type")
+    if type(data) is not bytes:
+        raise _bad_header(f"data is {type(data).__name__}, not bytes")
+    dtype = _header_dtype(obj)
     if nd:
-        return np.frombuffer(obj[b"data"], dtype=dtype).reshape(tuple(obj[b"shape"])).copy()
-    return np.frombuffer(obj[b"data"], dtype=dtype)[0]
+        if shape is None:
+            raise _bad_header("an array without a shape")
+        expected = _header_count(shape, dtype.itemsize) * dtype.itemsize
+    elif shape is not None:
+        raise _bad_header("a scalar (nd false) with a shape")
+    else:
+        expected = dtype.itemsize
+    if len(data) != expected:
+        raise _bad_header(
+            f"{len(data)} bytes of data for shape {list(shape or ())} of dtype {dtype.str} ({expected} expected)"
+        )
+    if dtype.itemsize == 0:  # e.g. np.str_(""): frombuffer refuses a zero itemsize
+        out = np.zeros(tuple(shape or ()), dtype=dtype)
+        return out if nd else out[()]
+    if nd:
+        return np.frombuffer(data, dtype=dtype).reshape(tuple(shape)).copy()
+    return np.frombuffer(data, dtype=dtype)[0]
 
 
 class SquirrelSerializer:
@@ -152,10 +255,13 @@ def _read_gzip(fp: str, fs: Any, mode: str, open_kwargs: dict[str, Any]) -> byte
 
 
 def _gunzip(raw: bytes, fp: str) -> bytes:
+    """The decompressed bytes of a shard file; a 0-byte, non-gzip or broken gzip file is a CorruptShardError."""
+    shard_check.check_gzip_file(raw, fp)
     try:
         return gzip_decompress(raw)
     except (OSError, EOFError, ValueError) as exc:
-        raise CorruptShardError(f"corrupt shard {fp}: cannot gunzip ({exc})") from exc
+        hint = "; truncated?" if isinstance(exc, EOFError) else ""
+        raise CorruptShardError(f"corrupt shard {fp}: cannot gunzip ({exc}{hint})") from exc
 
 
 class MessagepackSerializer(SquirrelSerializer):
@@ -185,7 +291,9 @@ class MessagepackSerializer(SquirrelSerializer):
 
     @staticmethod
     def unpack_shard(payload: bytes, fp: str = "<bytes>", unpacker_kwargs: dict[str, Any] | None = None) -> list[Any]:
-        """All samples of a decompressed shard; invalid msgpack raises CorruptShardError naming ``fp``."""
+        """All samples of a decompressed shard; invalid msgpack, text (JSON lines, a log...) or a lying array
+        header raises CorruptShardError naming ``fp``."""
+        shard_check.check_msgpack_payload(payload, fp)  # first 4 KiB at most
         kwargs = {"use_list": False, "object_hook": msgpack_decode, "strict_map_key": False, "raw": False}
         kwargs.update(unpacker_kwargs or {})
         unpacker = msgpack.Unpacker(max_buffer_size=max(len(payload), 1), **kwargs)
@@ -196,14 +304,19 @@ class MessagepackSerializer(SquirrelSerializer):
             for sample in unpacker:
                 out.append(sample)
                 end = unpacker.tell()
-        except SerializationError:
-            raise
+        except CorruptShardError as exc:  # an array header that lies
+            raise CorruptShardError(f"corrupt shard {fp}: sample {len(out)}: {exc}") from exc
+        except SerializationError as exc:
+            raise SerializationError(f"shard {fp}: sample {len(out)}: {exc}") from exc
         except Exception as exc:
-            raise CorruptShardError(f"corrupt shard {fp}: invalid msgpack ({type(exc).__name__}: {exc})") from exc
+            looks = shard_check.describe_failure(payload)
+            raise CorruptShardError(
+                f"corrupt shard {fp}: invalid msgpack ({type(exc).__name__}: {exc}){looks}"
+            ) from exc
         if end != len(payload):
             raise CorruptShardError(
                 f"corrupt shard {fp}: {len(payload) - end} trailing bytes are not a complete msgpack sample "
-                "(truncated shard?)"
+                f"(truncated shard?){shard_check.describe_failure(payload)}"
             )
         return out
 
@@ -246,11 +359,20 @@ class SquirrelJsonEncoder(json.JSONEncoder):
 
 
 def json_array_hook(obj: dict[str, Any]) -> Any:
-    """Turn ``{"data", "type", "shape"}`` back into an exact numpy array."""
+    """Turn ``{"data", "type", "shape"}`` back into an exact numpy array (a bad one is a ValueError)."""
     if len(obj) == 3 and "data" in obj and "type" in obj and "shape" in obj:
-        dtype = np.dtype(obj["type"])
+        try:
+            dtype = np.dtype(obj["type"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"array with unknown dtype {obj['type']!r:.60} ({exc})") from None
         _check_dtype(dtype, "JsonSerializer.deserialize")
-        return np.asarray(obj["data"], dtype=dtype).reshape(obj["shape"])
+        shape = obj["shape"]
+        if not isinstance(shape, list) or any(type(d) is not int or d < 0 for d in shape):
+            raise ValueError(f"array of dtype {dtype.str} and shape {shape!r:.60} is invalid (sizes must be ints >= 0)")
+        try:
+            return np.asarray(obj["data"], dtype=dtype).reshape(shape)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"array of dtype {dtype.str} and shape {obj['shape']!r:.60} is invalid ({exc})") from None
     return obj
 
 
@@ -301,8 +423,10 @@ class JsonSerializer(SquirrelSerializer):
                 continue
             try:
                 out.append(self.deserialize(line))
-            except (ValueError, UnicodeDecodeError) as exc:
-                if isinstance(exc, SerializationError):
-                    raise
-                raise CorruptShardError(f"corrupt shard {fp}: line {lineno} is not valid JSON ({exc})") from exc
+            except SerializationError as exc:
+                raise SerializationError(f"shard {fp}: line {lineno}: {exc}") from exc
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise shard_check.json_error(fp, lineno, exc, payload) from exc
+            except ValueError as exc:  # valid JSON, but e.g. an array whose dtype or shape does not add up
+                raise CorruptShardError(f"corrupt shard {fp}: line {lineno}: {exc}") from exc
         return out

@@ -28,3 +28,15 @@ class RunContext:
         self.closers[:] = [c for c in self.closers if getattr(c, "gi_frame", True) is not None]  # drop finished
         self.closers.append(it)
         return it
+
+    def release(self) -> None:
+        """Close the registered stage iterators, last opened first. One still running in another thread (below a
+        prefetch whose reader was not waited for after Ctrl-C) is left to that thread, which closes it itself."""
+        for owned in reversed(self.closers):
+            if getattr(owned, "gi_running", False):
+                continue
+            try:
+                owned.close()
+            except ValueError as exc:  # it started running in that other thread meanwhile
+                if "already executing" not in str(exc):
+                    raise

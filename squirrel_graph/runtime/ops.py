@@ -15,13 +15,12 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor as _Pool
 from typing import Any
 
 from squirrel_graph.errors import CorruptShardError, annotate
 from squirrel_graph.executors import is_dask_client
 from squirrel_graph.randomness import get_random_range
+from squirrel_graph.runtime.pool import TaskPool
 
 logger = logging.getLogger("squirrel_graph")
 
@@ -270,17 +269,16 @@ def async_map_(
 ) -> Iterator[Any]:
     """``fn`` over the items on a pool, at most ``buffer`` in flight, results yielded in input order.
 
-    Our own pool is created here (not at chain time) and shut down when the generator ends or is closed; a
-    user's executor is never shut down.
+    Our own pool (:class:`~squirrel_graph.runtime.pool.TaskPool`) is created here, not at chain time, and stopped
+    when the generator ends, fails or is closed: queued tasks are dropped and its threads joined, except after a
+    ``KeyboardInterrupt`` (Ctrl-C), which never waits for a task in flight. A user's executor is never shut down.
     """
     own = executor is None
-    pool = _Pool(max_workers=max_workers) if own else executor
-    if is_dask_client(pool):  # pure=False, so equal (fn, item) pairs are never de-duplicated
-        submit = _dask_submit(pool)
-    else:
-        submit = pool.submit
-    pending: deque[Future[Any]] = deque()
+    pool = TaskPool(max_workers, buffer, f"squirrel_graph pool {node_id}") if own else executor
+    submit = _dask_submit(pool) if not own and is_dask_client(pool) else pool.submit
+    pending: deque[Any] = deque()
     upstream_error: BaseException | None = None
+    interrupted = False
     try:
         source = open_input()
         while True:
@@ -298,11 +296,20 @@ def async_map_(
             yield _result(pending.popleft(), stage, node_id)
         if upstream_error is not None:
             raise upstream_error
+    except BaseException as exc:
+        interrupted = _is_interrupt(exc)
+        raise
     finally:
-        for fut in pending:
-            fut.cancel()
         if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not interrupted)
+        else:
+            for fut in pending:
+                fut.cancel()
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C or ``sys.exit()`` unwinding a stage (not an error, not a ``close()``): release without waiting."""
+    return not isinstance(exc, (Exception, GeneratorExit))
 
 
 _DONE = object()
@@ -313,18 +320,23 @@ def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_
 
     Memory is bounded (``n`` items queued, one more in the reader's hands). An error of the input reaches the
     consumer after the items before it, with the stage named. When the consumer stops (end, ``break``, error,
-    ``close()``), the reader is told to stop, closes the input in its own thread, and is joined.
+    ``close()``), the reader is told to stop, closes the input in its own thread, and is joined (not after
+    Ctrl-C, which never waits). Only C-level queues are shared with the reader, so Ctrl-C cannot leave a lock held.
     """
-    ready: queue.Queue[Any] = queue.Queue(maxsize=n)
-    stop = threading.Event()
+    ready: queue.SimpleQueue[tuple[Any, BaseException | None]] = queue.SimpleQueue()
+    slots: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per free place in ``ready``
+    for _ in range(n):
+        slots.put(None)
+    stop: list[bool] = []  # non-empty once the consumer has gone (read without a lock)
 
-    def offer(entry: Any) -> bool:  # False once the consumer has gone
-        while not stop.is_set():
+    def offer(item: Any) -> bool:  # False once the consumer has gone
+        while not stop:
             try:
-                ready.put(entry, timeout=0.05)
-                return True
-            except queue.Full:
+                slots.get(timeout=0.05)
+            except queue.Empty:
                 continue
+            ready.put((item, None))
+            return True
         return False
 
     def read() -> None:
@@ -332,11 +344,11 @@ def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_
         try:
             source = open_input()
             for item in source:
-                if not offer((item, None)):
+                if not offer(item):
                     return
-            offer((_DONE, None))
+            ready.put((_DONE, None))
         except BaseException as exc:  # handed to the consumer, raised there at the right position
-            offer((_DONE, exc))
+            ready.put((_DONE, exc))
         finally:
             close = getattr(source, "close", None)
             if close is not None:
@@ -344,21 +356,25 @@ def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_
 
     reader = threading.Thread(target=read, name=f"squirrel_graph prefetch {node_id}", daemon=True)
     reader.start()
+    interrupted = False
     try:
+        get, free = ready.get, slots.put
         while True:
-            item, error = ready.get()
+            item, error = get()
             if item is _DONE:
                 if error is not None:
                     raise annotate(error, stage, node_id)
                 return
+            free(None)
             yield item
+    except BaseException as exc:
+        interrupted = _is_interrupt(exc)
+        raise
     finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting to put, then wait for it to close its input
-            try:
-                ready.get_nowait()
-            except queue.Empty:
-                reader.join(timeout=0.05)
+        stop.append(True)
+        slots.put(None)  # wake a reader waiting for a free place
+        if not interrupted:
+            reader.join()
 
 
 def _dask_submit(client: Any) -> Callable[..., Any]:

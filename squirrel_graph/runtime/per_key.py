@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from squirrel_graph.graph import PerKey
-from squirrel_graph.runtime import ops
+from squirrel_graph.runtime import ops, retry
 from squirrel_graph.runtime.codegen import generate
 
 
@@ -20,7 +20,8 @@ class PerKeyTask:
 
     def __call__(self, keys: list[Any]) -> tuple[list[Any], list[tuple[Any, str]]]:
         fetch, state = self.node.fetch, ops.FetchState()
-        get = ops.skipping_corrupt(fetch.fn, state, fetch.label()) if fetch.skip_corrupt else fetch.fn
+        get = retry.retrying(fetch.fn, fetch.retries, fetch.backoff, fetch.timeout, fetch.label())
+        get = ops.skipping_corrupt(get, state, fetch.label()) if fetch.skip_corrupt else get
         shards: Iterable[Any] = (get(k) for k in keys)
         if self.node.nodes:  # flatten/map/filter: one loop
             shards = generate(self.node.nodes, self.node.node_ids[1:]).open(iter(shards), None)

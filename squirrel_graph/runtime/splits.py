@@ -10,6 +10,7 @@ from typing import Any
 from squirrel_graph.errors import PyTorchSplittingException
 from squirrel_graph.graph import Equalize, IterSource, KeySource, Plan, Split, TorchCheck
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
+from squirrel_graph.runtime.one_shot import is_one_shot
 
 
 def worker_info() -> tuple[int, int]:
@@ -45,10 +46,6 @@ def _key_level(plan: Plan, nid: str) -> tuple[str, list[Split]]:
     return up, splits
 
 
-def _one_shot(source: Any) -> bool:
-    return not callable(source) and iter(source) is source
-
-
 def _counts_fn(node: Equalize, listing: Any) -> Callable[[Any], int]:
     if isinstance(node.counts, Mapping):
         return node.counts.__getitem__
@@ -80,7 +77,7 @@ def equalize(nid: str, node: Equalize, plan: Plan, opener_of: Callable[[str], Ca
             f"{node.label()}: equal counts per rank need the rank split at a driver's key listing (or right below a "
             f"source), with only count-preserving stages after it; found {listing.label()} instead"
         )
-    if isinstance(listing, IterSource) and not isinstance(listing, KeySource) and _one_shot(listing.source):
+    if isinstance(listing, IterSource) and not isinstance(listing, KeySource) and is_one_shot(listing.source):
         raise ValueError(
             f"{node.label()}: equal counts need a re-iterable source (a list, a range, a callable), not "
             "an iterator that counting would use up"

@@ -407,12 +407,16 @@ class Composable:
         """This DataLoader worker's share (read at iteration); see :class:`SplitByWorker`."""
         return self.compose(SplitByWorker, level=level)
 
-    def to_torch_iterable(self, enforce_rank_check: bool = True, enforce_worker_check: bool = True) -> Composable:
-        """This stream as a ``torch.utils.data.IterableDataset`` that checks for splits on its first item."""
+    def to_torch_iterable(
+        self, enforce_rank_check: bool = True, enforce_worker_check: bool = True, pack: bool = False
+    ) -> Composable:
+        """This stream as a ``torch.utils.data.IterableDataset`` that checks for splits on its first item.
+        ``pack=True``: a DataLoader worker sends each ``batched(n)`` batch as one shared-memory tensor per field."""
         from squirrel_graph.stream.torch_handles import torch_iterable_class
 
         cls = torch_iterable_class(Composable)
-        return cls(enforce_rank_check=enforce_rank_check, enforce_worker_check=enforce_worker_check).source_(self)
+        dataset = cls(enforce_rank_check=enforce_rank_check, enforce_worker_check=enforce_worker_check, pack=pack)
+        return dataset.source_(self)
 
     # ------------------------------------------------------------------ terminal
     def collect(self) -> list[Any]:

@@ -30,6 +30,7 @@ from squirrel_graph.graph import (
     Multiplex,
     Node,
     Opaque,
+    PackBatches,
     Plan,
     Prefetch,
     SamplerSource,
@@ -41,9 +42,10 @@ from squirrel_graph.graph import (
     Tqdm,
     ZipIndex,
 )
-from squirrel_graph.runtime import monitoring, ops, splits
+from squirrel_graph.runtime import monitoring, one_shot, ops, packing, retry, splits
 from squirrel_graph.runtime.codegen import generate
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
+from squirrel_graph.runtime.pool import StopFlag
 
 
 class ThreadedBackend:
@@ -66,6 +68,8 @@ class ThreadedBackend:
             return Lowered(splits.equalize(nid, node, plan, lambda sid: built[sid].open))
         if isinstance(node, TorchCheck):
             return Lowered(splits.check(nid, node, plan))
+        if isinstance(node, PackBatches):
+            return Lowered(*packing.runner(nid, plan))
         make = _RUNNERS.get(type(node))
         if make is None:
             return None
@@ -78,7 +82,10 @@ def _source(nid: str, node: IterSource) -> Runner:
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         if not callable(src):
-            return iter(src)
+            it = iter(src)
+            if it is src:  # a one-shot iterator: warn when a run opens it again
+                one_shot.opened(it, label, nid)
+            return it
         try:
             return iter(src())
         except Exception as exc:  # the callable itself failed: name the source
@@ -132,21 +139,41 @@ def _fetch(nid: str, node: Fetch) -> Runner:
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         state = ctx.state.setdefault(nid, ops.FetchState())  # accumulates over re-opens (loop) within a run
+        stop = StopFlag()  # set when this open ends: reads in their backoff give up (no Python lock: Ctrl-C-safe)
+
+        def retried(fn: Any) -> Any:
+            return retry.retrying(fn, node.retries, node.backoff, node.timeout, label, stop)
+
         if node.parallel and node.decode is not None:  # read on the I/O pool, decode on one thread per core
             decode = ops.skipping_corrupt(node.decode, state, label) if node.skip_corrupt else node.decode
 
             def read_all() -> Iterator[Any]:
-                reads = ops.async_map_(inputs[0], node.read, node.buffer, node.max_workers, None, label, nid)
-                return ctx.owns(reads)
+                reads = ops.async_map_(inputs[0], retried(node.read), node.buffer, node.max_workers, None, label, nid)
+                return ctx.owns(_stopping(reads, stop))
 
             workers = node.decode_workers or _decode_workers()
-            return ctx.owns(ops.async_map_(read_all, decode, workers + 1, workers, None, label, nid))
-        fn = ops.skipping_corrupt(node.fn, state, label) if node.skip_corrupt else node.fn
+            decoded = ops.async_map_(read_all, decode, workers + 1, workers, None, label, nid)
+            return ctx.owns(_stopping(decoded, stop))
+        fn = retried(node.fn)
+        fn = ops.skipping_corrupt(fn, state, label) if node.skip_corrupt else fn
         if node.parallel:
-            return ctx.owns(ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid))
-        return ops.map_annotated(inputs[0](), fn, label, nid)
+            fetched = ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid)
+            return ctx.owns(_stopping(fetched, stop))
+        return ops.map_annotated(inputs[0](), fn, label, nid)  # retries in this thread: nothing to stop
 
     return run
+
+
+def _stopping(it: Iterator[Any], stop: StopFlag) -> Iterator[Any]:
+    """The items of ``it``; when the consumer stops, ``stop`` is set before ``it`` is closed (and its pool joined)."""
+    try:
+        for item in it:  # noqa: UP028 - `yield from` would close `it` before `stop` is set
+            yield item
+    finally:
+        stop.set()
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
 
 def _decode_workers() -> int:

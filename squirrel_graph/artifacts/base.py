@@ -251,3 +251,22 @@ class ArtifactManager(ABC):
         for _, source in catalog:
             self.download_artifact(source.metadata["artifact"], collection, to=Path(to))
         return catalog
+
+
+class FilesOnly:
+    """Python objects are not logged or returned (as in squirrel-core's managers): say what to use instead.
+    Mixed in before :class:`ArtifactManager` by the managers that only handle files."""
+
+    def log_artifact(self, obj: Any, name: str, collection: str | None = None) -> CatalogSource:
+        """Not supported (as in squirrel-core): serialize ``obj`` to a file and log it with ``log_files``."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.log_artifact({name!r}): logging Python objects is not supported; serialize the"
+            " object to a file and log it with log_files() or log_folder()"
+        )
+
+    def get_artifact(self, artifact: str, collection: str | None = None, version: str | None = None) -> Any:
+        """Not supported (as in squirrel-core): fetch the logged files with ``download_artifact``."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.get_artifact({artifact!r}): retrieving Python objects is not supported; fetch"
+            " the logged files with download_artifact()"
+        )

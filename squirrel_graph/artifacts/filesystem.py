@@ -20,6 +20,7 @@ from typing import Any
 from squirrel_graph.artifacts.base import (
     ArtifactManager,
     ArtifactNotFoundError,
+    FilesOnly,
     TmpArtifact,
     check_artifact_path,
     check_name,
@@ -180,7 +181,7 @@ class ArtifactFileStore(FilesystemStore):
         return target
 
 
-class FileSystemArtifactManager(ArtifactManager):
+class FileSystemArtifactManager(FilesOnly, ArtifactManager):
     """Artifact manager on an fsspec URL; ``fs_kwargs`` are the filesystem's storage options (s3 keys, ...)."""
 
     def __init__(
@@ -264,21 +265,6 @@ class FileSystemArtifactManager(ArtifactManager):
                 src = self._source(artifact, collection, format_version(number), catalog)
                 catalog[src.identifier, src.version] = src
         return catalog
-
-    # ------------------------------------------------------------------ objects (not supported, as in squirrel-core)
-    def log_artifact(self, obj: Any, name: str, collection: str | None = None) -> CatalogSource:
-        """Not supported (as in squirrel-core): serialize ``obj`` to a file and log it with :meth:`log_files`."""
-        raise NotImplementedError(
-            f"FileSystemArtifactManager.log_artifact({name!r}): logging Python objects is not supported; serialize the"
-            " object to a file and log it with log_files() or log_folder()"
-        )
-
-    def get_artifact(self, artifact: str, collection: str | None = None, version: str | None = None) -> Any:
-        """Not supported (as in squirrel-core): fetch the logged files with :meth:`download_artifact`."""
-        raise NotImplementedError(
-            f"FileSystemArtifactManager.get_artifact({artifact!r}): retrieving Python objects is not supported; fetch"
-            " the logged files with download_artifact()"
-        )
 
     # ------------------------------------------------------------------ files
     def log_files(

@@ -19,6 +19,7 @@ from typing import Any
 from squirrel_graph.artifacts.base import (
     ArtifactManager,
     ArtifactNotFoundError,
+    FilesOnly,
     InvalidArtifactVersionError,
     TmpArtifact,
     check_artifact_path,
@@ -82,7 +83,7 @@ def _catalog_version(version: str, artifact: str, collection: str) -> int:
     return number + 1
 
 
-class WandbArtifactManager(ArtifactManager):
+class WandbArtifactManager(FilesOnly, ArtifactManager):
     """Artifact manager on Weights & Biases; ``project``/``entity`` default to the active run's (or wandb's
     settings). Logging works offline; the methods in :data:`SERVER_METHODS` need the server."""
 
@@ -204,21 +205,6 @@ class WandbArtifactManager(ArtifactManager):
                 src = self._source(coll.name, collection, art.version, catalog, base_url)
                 catalog[src.identifier, src.version] = src
         return catalog
-
-    # ------------------------------------------------------------------ objects (not supported, as in squirrel-core)
-    def log_artifact(self, obj: Any, name: str, collection: str | None = None) -> CatalogSource:
-        """Not supported (as in squirrel-core): serialize ``obj`` to a file and log it with :meth:`log_files`."""
-        raise NotImplementedError(
-            f"WandbArtifactManager.log_artifact({name!r}): logging Python objects is not supported; serialize the"
-            " object to a file and log it with log_files() or log_folder()"
-        )
-
-    def get_artifact(self, artifact: str, collection: str | None = None, version: str | None = None) -> Any:
-        """Not supported (as in squirrel-core): fetch the logged files with :meth:`download_artifact`."""
-        raise NotImplementedError(
-            f"WandbArtifactManager.get_artifact({artifact!r}): retrieving Python objects is not supported; fetch the"
-            " logged files with download_artifact()"
-        )
 
     # ------------------------------------------------------------------ files
     def log_files(

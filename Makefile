@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_INSTALL := $(PY) -m pip install -c constraints.txt
 
-.PHONY: demo test lint unit docs install graphviz bench bench-squirrel-core deliberate-bugs mutation clean
+.PHONY: demo test lint unit docs install graphviz java bench bench-squirrel-core deliberate-bugs mutation clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -21,7 +21,13 @@ graphviz:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
 	  else echo "graphviz's 'dot' is missing; run: sudo apt-get update && sudo apt-get install -y graphviz" >&2; exit 1; fi; }
 
-install: $(STAMP) graphviz
+# pyspark 4.x needs a Java 17 runtime for the [spark] extra's tests; install Debian's when `java` is missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java is missing; run: sudo apt-get update && sudo apt-get install -y openjdk-17-jre-headless" >&2; exit 1; fi; }
+
+install: $(STAMP) graphviz java
 
 demo: install
 	$(PY) -m squirrel_graph.demo
@@ -35,6 +41,7 @@ unit: install
 docs: install
 	rm -rf docs/_build
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs built: open $(CURDIR)/docs/_build/html/index.html"
 
 # Everything CI checks: lint, the unit tests (which execute the notebooks), and the docs with warnings as errors.
 test: lint unit docs

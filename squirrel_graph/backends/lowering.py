@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol
 
 from squirrel_graph.errors import LoweringError
 from squirrel_graph.graph import Node, Plan
 from squirrel_graph.runtime.context import RunContext, Runner
+from squirrel_graph.runtime.resume import not_resumable
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,27 @@ class PhysicalStage:
     needs_close: bool = False
 
     def open(self, ctx: RunContext) -> Iterator[Any]:
-        """A fresh iterator over this stage's output."""
-        return self.runner(tuple(partial(s.open, ctx) for s in self.inputs), ctx)
+        """A fresh iterator over this stage's output. A runner that does not say where its consumer is (see
+        :mod:`squirrel_graph.runtime.resume`) makes the run's checkpoints not resumable, naming this stage."""
+        it = self.runner(tuple(StageInput(s, ctx) for s in self.inputs), ctx)
+        positions = ctx.positions
+        if self.sid not in positions:
+            positions[self.sid] = not_resumable(self.name, f"the {self.backend} backend keeps no position for it")
+        return it
+
+
+class StageInput:
+    """Opens a fresh iterator over one input stage (a runner's ``inputs[i]()``); ``sid`` names that stage, where
+    the run keeps its position and where a resumed run leaves the position it starts from."""
+
+    __slots__ = ("ctx", "sid", "stage")
+
+    def __init__(self, stage: PhysicalStage, ctx: RunContext) -> None:
+        self.stage, self.ctx, self.sid = stage, ctx, stage.sid
+
+    def __call__(self) -> Iterator[Any]:
+        self.ctx.positions.pop(self.sid, None)  # the stage says anew where it is
+        return self.stage.open(self.ctx)
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,7 @@ class PhysicalPlan:
         """A run of the plan. If a stage holds threads, the run is a generator that releases them as soon as it
         ends, fails or is closed (not when garbage collection gets to it)."""
         ctx = ctx if ctx is not None else RunContext()
+        ctx.positions.pop(self.output.sid, None)
         it = self.output.open(ctx)
         return _closing(it, ctx) if any(s.needs_close for s in self.stages) else it
 

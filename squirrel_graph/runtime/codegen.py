@@ -31,9 +31,20 @@ class FusedLoop:
     source: str
     args: tuple[Any, ...]  # (meta, *user callables); meta = (line -> node index, labels, node ids)
     inlined: tuple[str, ...] = ()
+    tracks_items: bool = False  # starts with a flatten: ``_st.item(x)`` records where each flattened item began
 
-    def open(self, src: Iterator[Any], ctx: Any = None) -> Iterator[Any]:
-        return _compiled(self.source)(src, self.args[0], ctx, *self.args[1:])
+    def open(self, src: Iterator[Any], ctx: Any = None, tracker: Any = None) -> Iterator[Any]:
+        tracker = tracker if tracker is not None else _UNTRACKED
+        return _compiled(self.source)(src, self.args[0], ctx, tracker, *self.args[1:])
+
+
+class _Untracked:
+    """The tracker of a loop run without positions (a per-key task): flattens each item as it is."""
+
+    item = staticmethod(iter)
+
+
+_UNTRACKED = _Untracked()
 
 
 def _bind(fn: Any, kwargs: Any) -> Any:
@@ -82,9 +93,13 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
     emit("    try:")
     emit("        for _x in _src:")
     depth = 3
+    tracks = bool(body) and isinstance(body[0], Flatten)
     for i, node in enumerate(body):
         pad = "    " * depth
-        if isinstance(node, Map):
+        if i == 0 and tracks:  # the resumable position inside a flattened item: see runtime.resume.ItemTracker
+            emit(f"{pad}for _x in _st.item(_x):", i)
+            depth += 1
+        elif isinstance(node, Map):
             emit(f"{pad}_x = {call(node.fn, node.kwargs, node)}", i)
         elif isinstance(node, Filter):
             emit(f"{pad}if not {call(node.predicate, None, node)}:", i)
@@ -119,10 +134,10 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
         emit("    finally:")
         for i in probes:
             emit(f"        _p{i}.finish(_d{i})")
-    lines[0] = f"def _fused(_src, _meta, _ctx{''.join(', ' + p for p in params)}):"
+    lines[0] = f"def _fused(_src, _meta, _ctx, _st{''.join(', ' + p for p in params)}):"
     source = "\n".join(lines) + "\n"
     meta = (owner, tuple(n.label() for n in nodes), tuple(node_ids))
-    return FusedLoop(source, (meta, *args), tuple(inlined))
+    return FusedLoop(source, (meta, *args), tuple(inlined), tracks)
 
 
 def _compiled(source: str) -> Callable[..., Any]:

@@ -17,11 +17,17 @@ Runner = Callable[[Sequence[Opener], "RunContext"], Iterator[Any]]
 @dataclass
 class RunContext:
     """Mutable state of one run (one ``iter()`` of a stream): per-stage state objects keyed by stage id, and the
-    epoch set with ``set_epoch`` (seeded shuffles derive their seed from it)."""
+    epoch set with ``set_epoch`` (seeded shuffles derive their seed from it).
+
+    ``positions`` maps each open stage to a function that describes, as plain data, where its consumer is (see
+    :mod:`squirrel_graph.runtime.resume`); ``resume`` holds the positions stages start from when a run resumes
+    (each stage takes its own on its first open and hands its inputs theirs)."""
 
     state: dict[str, Any] = field(default_factory=dict)
     epoch: int | None = None
     closers: list[Any] = field(default_factory=list)
+    positions: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    resume: dict[str, Any] = field(default_factory=dict)
 
     def owns(self, it: Iterator[Any]) -> Iterator[Any]:
         """Register a stage iterator that holds resources (a thread pool) to be closed when the run ends."""

@@ -116,12 +116,13 @@ def tqdm_(iterable: Iterable[Any], **kwargs: Any) -> Iterator[Any]:
     return iter(tqdm(iterable, **kwargs))
 
 
-def zip_index_(iterable: Iterable[Any], pad_length: int | None = None) -> Iterator[tuple[Any, Any]]:
-    """``(index, item)``; with ``pad_length`` the index is a zero-padded string (never truncated)."""
+def zip_index_(iterable: Iterable[Any], pad_length: int | None = None, start: int = 0) -> Iterator[tuple[Any, Any]]:
+    """``(index, item)`` counting from ``start``; with ``pad_length`` the index is a zero-padded string (never
+    truncated)."""
     if pad_length is None:
-        yield from enumerate(iterable)
+        yield from enumerate(iterable, start)
         return
-    for i, item in enumerate(iterable):
+    for i, item in enumerate(iterable, start):
         yield str(i).zfill(pad_length), item
 
 
@@ -266,8 +267,13 @@ def async_map_(
     executor: Any,
     stage: str,
     node_id: str,
+    position: Callable[[], Any] | None = None,
+    box: list[Any] | None = None,
 ) -> Iterator[Any]:
     """``fn`` over the items on a pool, at most ``buffer`` in flight, results yielded in input order.
+
+    With ``position`` (the input's position function) each item in flight keeps the input's position after it,
+    and ``box[0]`` is set to the one of the result handed over last (see :mod:`squirrel_graph.runtime.resume`).
 
     Our own pool (:class:`~squirrel_graph.runtime.pool.TaskPool`) is created here, not at chain time, and stopped
     when the generator ends, fails or is closed: queued tasks are dropped and its threads joined, except after a
@@ -289,11 +295,17 @@ def async_map_(
             except Exception as exc:  # the input failed: the items before it come first, as without a pool
                 upstream_error = exc
                 break
-            pending.append(submit(fn, item))
+            pending.append((submit(fn, item), position() if position is not None else None))
             if len(pending) >= buffer:
-                yield _result(pending.popleft(), stage, node_id)
+                fut, after = pending.popleft()
+                if box is not None:
+                    box[0] = after
+                yield _result(fut, stage, node_id)
         while pending:
-            yield _result(pending.popleft(), stage, node_id)
+            fut, after = pending.popleft()
+            if box is not None:
+                box[0] = after
+            yield _result(fut, stage, node_id)
         if upstream_error is not None:
             raise upstream_error
     except BaseException as exc:
@@ -303,7 +315,7 @@ def async_map_(
         if own:
             pool.shutdown(wait=not interrupted)
         else:
-            for fut in pending:
+            for fut, _ in pending:
                 fut.cancel()
 
 
@@ -315,7 +327,14 @@ def _is_interrupt(exc: BaseException) -> bool:
 _DONE = object()
 
 
-def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_id: str) -> Iterator[Any]:
+def prefetch_(
+    open_input: Callable[[], Iterator[Any]],
+    n: int,
+    stage: str,
+    node_id: str,
+    position: Callable[[], Any] | None = None,
+    box: list[Any] | None = None,
+) -> Iterator[Any]:
     """The input's items, read ahead by a background thread that keeps up to ``n`` of them ready.
 
     Memory is bounded (``n`` items queued, one more in the reader's hands). An error of the input reaches the
@@ -323,19 +342,20 @@ def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_
     ``close()``), the reader is told to stop, closes the input in its own thread, and is joined (not after
     Ctrl-C, which never waits). Only C-level queues are shared with the reader, so Ctrl-C cannot leave a lock held.
     """
-    ready: queue.SimpleQueue[tuple[Any, BaseException | None]] = queue.SimpleQueue()
+    ready: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()  # (item, input position) or (_DONE, error)
     slots: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per free place in ``ready``
     for _ in range(n):
         slots.put(None)
     stop: list[bool] = []  # non-empty once the consumer has gone (read without a lock)
 
     def offer(item: Any) -> bool:  # False once the consumer has gone
+        after = position() if position is not None else None  # read in this thread, right after the item
         while not stop:
             try:
                 slots.get(timeout=0.05)
             except queue.Empty:
                 continue
-            ready.put((item, None))
+            ready.put((item, after))
             return True
         return False
 
@@ -360,12 +380,14 @@ def prefetch_(open_input: Callable[[], Iterator[Any]], n: int, stage: str, node_
     try:
         get, free = ready.get, slots.put
         while True:
-            item, error = get()
+            item, extra = get()
             if item is _DONE:
-                if error is not None:
-                    raise annotate(error, stage, node_id)
+                if extra is not None:
+                    raise annotate(extra, stage, node_id)
                 return
             free(None)
+            if box is not None:
+                box[0] = extra
             yield item
     except BaseException as exc:
         interrupted = _is_interrupt(exc)

@@ -36,10 +36,11 @@ from squirrel_graph.graph import (
     Tqdm,
     ZipIndex,
 )
+from squirrel_graph.stream.checkpoint import Resumable
 from squirrel_graph.stream.validate import check_callable, check_int, check_rng, check_seed
 
 
-class Composable:
+class Composable(Resumable):
     """A lazy stream. Subclass it and override ``__iter__`` (reading ``self.source``) to write a custom stage."""
 
     def __init__(self, source: Any = None) -> None:
@@ -159,7 +160,7 @@ class Composable:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("_last_state", "_compiled_cache"):  # belong to this process, never travel
+        for key in ("_last_state", "_compiled_cache", "_last_run"):  # belong to this process, never travel
             state.pop(key, None)
         return state
 

@@ -111,7 +111,13 @@ def open_stream(handle: Any, builtin_root: bool = False) -> Iterator[Any]:
     """Open a run of ``handle``'s compiled plan; runtime state lives in a fresh RunContext per run, which the
     handles of the chain can read afterwards (``loop.counter``, ``Multiplexer.num_samples``, ``skipped_shards``)."""
     compiled, record_items = _cached(handle, builtin_root)
-    ctx = RunContext(epoch=handle._epoch_of_chain())
+    loaded = handle.__dict__.pop("_pending_resume", None)  # from load_state_dict(): this run resumes there
+    epoch = handle._epoch_of_chain()
+    ctx = RunContext(epoch=epoch if epoch is not None or loaded is None else loaded.get("epoch"))
+    output = compiled.physical.output.sid
+    if loaded is not None and loaded.get("position") is not None:
+        ctx.resume[output] = loaded["position"]
+    handle.__dict__["_last_run"] = (ctx, output)  # state_dict() asks this run where its consumer is
     for nid, h in record_items:
         h.__dict__["_last_state"] = (ctx.state, nid)
     handle.__dict__["_last_state"] = (ctx.state, compiled.logical.output)  # also a transparent compiled handle

@@ -42,7 +42,7 @@ from squirrel_graph.graph import (
     Tqdm,
     ZipIndex,
 )
-from squirrel_graph.runtime import monitoring, one_shot, ops, packing, retry, splits
+from squirrel_graph.runtime import monitoring, one_shot, ops, packing, resume, retry, shuffling, splits
 from squirrel_graph.runtime.codegen import generate
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
 from squirrel_graph.runtime.pool import StopFlag
@@ -67,9 +67,10 @@ class ThreadedBackend:
         if isinstance(node, Equalize):
             return Lowered(splits.equalize(nid, node, plan, lambda sid: built[sid].open))
         if isinstance(node, TorchCheck):
-            return Lowered(splits.check(nid, node, plan))
+            return Lowered(_passing(nid, splits.check(nid, node, plan)))
         if isinstance(node, PackBatches):
-            return Lowered(*packing.runner(nid, plan))
+            run, note = packing.runner(nid, plan)
+            return Lowered(_passing(nid, run), note)
         make = _RUNNERS.get(type(node))
         if make is None:
             return None
@@ -85,19 +86,22 @@ def _source(nid: str, node: IterSource) -> Runner:
             it = iter(src)
             if it is src:  # a one-shot iterator: warn when a run opens it again
                 one_shot.opened(it, label, nid)
-            return it
+                ctx.positions[nid] = resume.not_resumable(label, "a one-shot iterator cannot be read again")
+                return it
+            return resume.counted(ctx, nid, src, label)
         try:
-            return iter(src())
+            items = src()
         except Exception as exc:  # the callable itself failed: name the source
             annotate(exc, label, nid)
             raise
+        return resume.counted(ctx, nid, items, label)
 
     return run
 
 
 def _file_paths(nid: str, node: FilePaths) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return iter(node.lister())
+        return resume.counted(ctx, nid, node.lister(), node.label())
 
     return run
 
@@ -118,7 +122,13 @@ def _fused(nid: str, node: Node, inline: bool) -> Lowered:
     loop = generate(nodes, ids, inline=inline)
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return loop.open(inputs[0](), ctx)
+        if not loop.tracks_items:
+            return loop.open(resume.passing(ctx, nid, inputs[0]), ctx)
+        start = resume.taken(ctx, nid)
+        resume.hand(ctx, inputs[0], start["item"] if start else None)
+        tracker = resume.ItemTracker(resume.reader(ctx, inputs[0]), start)
+        ctx.positions[nid] = tracker.position
+        return loop.open(inputs[0](), ctx, tracker)
 
     note = f"generated loop; inlined {', '.join(loop.inlined)}" if loop.inlined else "generated loop"
     return Lowered(run, note)
@@ -129,7 +139,10 @@ def _async_map(nid: str, node: AsyncMap) -> Runner:
     label = node.label()
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return ctx.owns(ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid))
+        position, box = resume.read_ahead(ctx, nid, inputs[0])
+        return ctx.owns(
+            ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid, position, box)
+        )
 
     return run
 
@@ -144,22 +157,30 @@ def _fetch(nid: str, node: Fetch) -> Runner:
         def retried(fn: Any) -> Any:
             return retry.retrying(fn, node.retries, node.backoff, node.timeout, label, stop)
 
-        if node.parallel and node.decode is not None:  # read on the I/O pool, decode on one thread per core
+        if not node.parallel:  # retries in this thread: nothing to stop
+            fn = retried(node.fn)
+            fn = ops.skipping_corrupt(fn, state, label) if node.skip_corrupt else fn
+            return ops.map_annotated(resume.passing(ctx, nid, inputs[0]), fn, label, nid)
+        position, box = resume.read_ahead(ctx, nid, inputs[0])
+        if node.decode is not None:  # read on the I/O pool, decode on one thread per core
             decode = ops.skipping_corrupt(node.decode, state, label) if node.skip_corrupt else node.decode
+            read_box = [box[0]]
 
             def read_all() -> Iterator[Any]:
-                reads = ops.async_map_(inputs[0], retried(node.read), node.buffer, node.max_workers, None, label, nid)
+                reads = ops.async_map_(
+                    inputs[0], retried(node.read), node.buffer, node.max_workers, None, label, nid, position, read_box
+                )
                 return ctx.owns(_stopping(reads, stop))
 
             workers = node.decode_workers or _decode_workers()
-            decoded = ops.async_map_(read_all, decode, workers + 1, workers, None, label, nid)
+            decoded = ops.async_map_(
+                read_all, decode, workers + 1, workers, None, label, nid, lambda: read_box[0], box
+            )
             return ctx.owns(_stopping(decoded, stop))
         fn = retried(node.fn)
         fn = ops.skipping_corrupt(fn, state, label) if node.skip_corrupt else fn
-        if node.parallel:
-            fetched = ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid)
-            return ctx.owns(_stopping(fetched, stop))
-        return ops.map_annotated(inputs[0](), fn, label, nid)  # retries in this thread: nothing to stop
+        fetched = ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid, position, box)
+        return ctx.owns(_stopping(fetched, stop))
 
     return run
 
@@ -192,7 +213,7 @@ def _shuffle(nid: str, node: Shuffle, plan: Plan) -> Runner:
         if ctx.epoch is not None and (seed is not None or rng is not None):
             base = seed if seed is not None else rng.getrandbits(64)
             seed, rng = epoch_seed(base, ctx.epoch, above), None
-        return ops.shuffle_(inputs[0](), node.size, node.initial, rng=rng, seed=seed)
+        return shuffling.resumable_shuffle(ctx, nid, inputs[0], node, rng, seed)
 
     return run
 
@@ -226,7 +247,7 @@ def _monitor(nid: str, node: Monitor) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         stats = ctx.state.setdefault(nid, monitoring.MonitorStats(name))
         return monitoring.monitor_(
-            inputs[0](),
+            resume.passing(ctx, nid, inputs[0]),
             node.callback,
             node.prefix,
             node.iops,
@@ -250,14 +271,16 @@ def _prefetch(nid: str, node: Prefetch) -> Runner:
     label = node.label()
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return ctx.owns(ops.prefetch_(inputs[0], node.n, label, nid))
+        position, box = resume.read_ahead(ctx, nid, inputs[0])
+        return ctx.owns(ops.prefetch_(inputs[0], node.n, label, nid, position, box))
 
     return run
 
 
 def _take(nid: str, node: Take) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return itertools.islice(inputs[0](), node.n)
+        done, source, box = resume.counter_stage(ctx, nid, inputs[0], "taken")
+        return _counting(itertools.islice(source, None if node.n is None else max(0, node.n - done)), box)
 
     return run
 
@@ -265,6 +288,16 @@ def _take(nid: str, node: Take) -> Runner:
 def _loop(nid: str, node: Loop) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         state = ctx.state[nid] = ops.LoopState()
+        start = resume.taken(ctx, nid)
+        if start:
+            state.counter = int(start["passes"])
+            resume.hand(ctx, inputs[0], start.get("up"))
+        up = resume.reader(ctx, inputs[0])
+        def position() -> Any:
+            inner = up()
+            return {"passes": state.counter, "up": inner} if state.counter or inner is not None else None
+
+        ctx.positions[nid] = position
         return ops.loop_(inputs[0], node.n, state)
 
     return run
@@ -299,16 +332,49 @@ def _iterator_fn(nid: str, node: IteratorFn) -> Runner:
 def _split(nid: str, node: Split) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         index, parts = splits.share(node)
-        return inputs[0]() if parts <= 1 else itertools.islice(inputs[0](), index, None, parts)
+        start = resume.taken(ctx, nid)
+        resume.hand(ctx, inputs[0], start)
+        resume.alias(ctx, nid, inputs[0])  # it hands item k over right after its input produced it
+        source = inputs[0]()
+        if parts <= 1:
+            return source
+        # resumed right after an item of this share: the next one of the share is ``parts`` items further
+        return itertools.islice(source, parts - 1 if start is not None else index, None, parts)
 
     return run
 
 
 def _barrier(nid: str, node: Barrier) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return inputs[0]()
+        return resume.passing(ctx, nid, inputs[0])
 
     return run
+
+
+def _passing(nid: str, runner: Runner) -> Runner:
+    """``runner`` of a stage that hands each item over as soon as its input produced it (position: its input's)."""
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        resume.hand(ctx, inputs[0], resume.taken(ctx, nid))
+        resume.alias(ctx, nid, inputs[0])
+        return runner(inputs, ctx)
+
+    return run
+
+
+def _zip_index(nid: str, node: ZipIndex) -> Runner:
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        done, source, box = resume.counter_stage(ctx, nid, inputs[0], "index")
+        indexed = ops.zip_index_(source, node.pad_length, start=done)
+        return _counting(indexed, box)
+
+    return run
+
+
+def _counting(it: Iterator[Any], box: list[int]) -> Iterator[Any]:
+    for item in it:
+        box[0] += 1
+        yield item
 
 
 _LOOP_KINDS = (Map, Filter, Flatten, Batched, Fused)
@@ -338,6 +404,6 @@ _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
         min_window_size="min_window_size",
         fill_nan_on_partial="fill_nan_on_partial",
     ),
-    ZipIndex: _simple(ops.zip_index_, pad_length="pad_length"),
-    Tqdm: lambda nid, node: lambda inputs, ctx: ops.tqdm_(inputs[0](), **node.kwargs),
+    ZipIndex: _zip_index,
+    Tqdm: lambda nid, node: lambda inputs, ctx: ops.tqdm_(resume.passing(ctx, nid, inputs[0]), **node.kwargs),
 }

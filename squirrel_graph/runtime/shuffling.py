@@ -1,0 +1,164 @@
+"""The seeded buffered shuffle, resumable without storing its buffer.
+
+The shuffle keeps squirrel-core's fill and pick sequence (seeded output is identical to ``ops.shuffle_``). Its
+position is only counters: items pulled, items emitted, and its input's position at an item no later than the
+oldest one still buffered. The buffer's contents follow from the seed and the counters: a *shadow* run of the same
+algorithm over item numbers instead of items (advanced only when a position is asked for, so the normal run pays
+for counting alone) tells which item numbers are buffered, in which order, and the random generator's state. A
+resumed run replays the shadow, re-reads its input from the saved position up to the items pulled, keeps the
+buffered ones and goes on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from squirrel_graph.randomness import get_random_range
+from squirrel_graph.runtime import ops, resume
+from squirrel_graph.runtime.context import RunContext
+
+# counters shared by a run and its position function: [pulled, emitted, draining, input ended]
+PULLED, EMITTED, DRAINING, ENDED = range(4)
+
+
+def _pick(buf: list[Any], rng: random.Random) -> Any:
+    k = rng.randint(0, len(buf) - 1)
+    item = buf[k]
+    buf[k] = buf[-1]
+    buf.pop()
+    return item
+
+
+def shuffled(
+    it: Iterator[Any],
+    buf: list[Any],
+    rng: random.Random,
+    c: list[int],
+    bufsize: int,
+    initial: int,
+    snap: Callable[[int], None] | None = None,
+    every: int = 1,
+) -> Iterator[Any]:
+    """squirrel-core's buffered shuffle continued from ``buf``/``rng``/counters ``c``; ``snap(n)`` is called before
+    the ``n``-th pull whenever ``n`` is a multiple of ``every``."""
+    if not c[DRAINING]:
+        for item in it:
+            c[PULLED] += 1
+            buf.append(item)
+            if len(buf) < bufsize:
+                if snap is not None and not c[PULLED] % every:
+                    snap(c[PULLED])
+                try:
+                    buf.append(next(it))
+                    c[PULLED] += 1
+                except StopIteration:
+                    c[ENDED] = 1
+            if len(buf) >= initial:
+                c[EMITTED] += 1
+                yield _pick(buf, rng)
+            if snap is not None and not c[PULLED] % every:
+                snap(c[PULLED])
+        c[DRAINING] = c[ENDED] = 1
+    while buf:
+        c[EMITTED] += 1
+        yield _pick(buf, rng)
+
+
+class _Shadow:
+    """The shuffle run over item numbers: which numbers are buffered after ``e`` items were emitted."""
+
+    def __init__(self, rng_state: Any, bufsize: int, initial: int) -> None:
+        self.rng = random.Random()
+        self.rng.setstate(rng_state)
+        self.buf: list[int] = []
+        self.c = [0, 0, 0, 0]
+        self.limit: list[int | None] = [None]
+        self.run = shuffled(self._numbers(), self.buf, self.rng, self.c, bufsize, initial)
+
+    def _numbers(self) -> Iterator[int]:
+        i = 0
+        while self.limit[0] is None or i < self.limit[0]:
+            yield i
+            i += 1
+
+    def advance(self, emitted: int, pulled: int, ended: bool) -> None:
+        if ended:
+            self.limit[0] = pulled
+        while self.c[EMITTED] < emitted:
+            next(self.run)
+
+
+class _Snapshots:
+    """Input positions before every ``every``-th pull, pruned to those a position can still need."""
+
+    def __init__(self, every: int, first: tuple[int, Any]) -> None:
+        self.every = every
+        self.taken = [first]
+
+    def before(self, n: int, at: Any) -> None:
+        self.taken.append((n, at))
+
+    def at_or_before(self, n: int) -> tuple[int, Any]:
+        best = self.taken[0]
+        for entry in self.taken:
+            if entry[0] > n:
+                break
+            best = entry
+        self.taken = [e for e in self.taken if e[0] >= best[0]]  # older ones can never be needed again
+        return best
+
+
+def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, seed: Any) -> Iterator[Any]:
+    """The runner body of a shuffle stage: seeded shuffles keep a resumable position, unseeded ones say why not."""
+    label = node.label()
+    if rng is None and seed is None:
+        ctx.positions[sid] = resume.not_resumable(label, "an unseeded shuffle cannot replay its order; give it a seed")
+        return ops.shuffle_(inp(), node.size, node.initial)
+    rng = get_random_range(rng, seed)
+    bufsize, initial = node.size, min(node.initial, node.size)
+    every = max(1, bufsize // 8)
+    shadow = _Shadow(rng.getstate(), bufsize, initial)
+    start = resume.taken(ctx, sid)
+    up = resume.reader(ctx, inp)
+    c = [0, 0, 0, 0]
+    buf: list[Any] = []
+    if start:
+        pulled, emitted, ended = int(start["pulled"]), int(start["emitted"]), bool(start["ended"])
+        shadow.advance(emitted, pulled, ended)
+        wanted = {n: i for i, n in enumerate(shadow.buf)}
+        first = int(start["from"])
+        resume.hand(ctx, inp, start["up"])
+        snaps = _Snapshots(every, (first, start["up"]))
+        it = inp()
+        found: list[Any] = [None] * len(wanted)
+        for n in range(first, pulled):  # re-read from the saved position: keep the items still buffered
+            item = next(it)
+            if n in wanted:
+                found[wanted[n]] = item
+            if not (n + 1) % every:
+                snaps.before(n + 1, up())
+        buf[:] = found
+        rng.setstate(shadow.rng.getstate())
+        c[:] = [pulled, emitted, shadow.c[DRAINING], int(ended)]
+    else:
+        snaps = _Snapshots(every, (0, None))
+        it = inp()
+    opened_at = c[EMITTED]
+
+    def snap(n: int) -> None:
+        snaps.before(n, up())
+        if len(snaps.taken) > 64:  # nobody asked for a position lately: catch the shadow up and prune
+            position()
+
+    def position() -> Any:
+        if c[EMITTED] == opened_at:
+            return start
+        shadow.advance(c[EMITTED], c[PULLED], bool(c[ENDED]))
+        oldest = min(shadow.buf) if shadow.buf else c[PULLED]
+        first, at = snaps.at_or_before(oldest)
+        return {"pulled": c[PULLED], "emitted": c[EMITTED], "ended": bool(c[ENDED]), "from": first, "up": at}
+
+    ctx.positions[sid] = position
+    return shuffled(it, buf, rng, c, bufsize, initial, snap, every)

@@ -1,0 +1,257 @@
+"""state_dict()/load_state_dict() in one process: a resumed stream yields exactly the rest of the uninterrupted run.
+
+Every pipeline is checkpointed after k items for many k (JSON round trip in between), resumed in a fresh handle,
+and compared with the uninterrupted run; stages that cannot resume say so, naming themselves.
+"""
+
+from __future__ import annotations
+
+import json
+
+import counting_fs as cf
+import numpy as np
+import pytest
+
+from squirrel_graph import IterableSource
+from squirrel_graph.checkpoint import NotResumableError, StateMismatchError, check_resumable
+from squirrel_graph.io.drivers import MessagepackDriver
+from tests.helpers import add_one, is_odd, not_div3, sleepy, times_two
+
+
+def sample(i):
+    return {"i": i, "x": np.full(3, i, dtype=np.float32)}
+
+
+def ids(samples):
+    return [s["i"] for s in samples]
+
+
+def batch_ids(batches):
+    return [ids(b) for b in batches]
+
+
+def write_store(url, n_shards=8, per_shard=6):
+    store = MessagepackDriver(url).store
+    for s in range(n_shards):
+        store.set([sample(s * per_shard + j) for j in range(per_shard)], key=f"shard-{s:02d}")
+    return url
+
+
+@pytest.fixture
+def store_url(tmp_path):
+    return write_store(str(tmp_path / "store"))
+
+
+def resumed_after(make, k, view=lambda x: x):
+    """Items of a run interrupted after ``k`` items plus the items of a fresh handle resumed from its state."""
+    stream = make()
+    it = iter(stream)
+    head = [view(next(it)) for _ in range(k)]
+    state = json.loads(json.dumps(stream.state_dict()))  # plain data: survives JSON
+    assert state["resumable"], state["reason"]
+    it.close()
+    again = make()
+    again.load_state_dict(state)
+    return head + [view(x) for x in again], state
+
+
+def check_every_position(make, view=lambda x: x, step=1):
+    full = [view(x) for x in make()]
+    assert full, "the pipeline yields nothing: the test would prove nothing"
+    for k in range(0, len(full) + 1, step):
+        got, _ = resumed_after(make, k, view)
+        assert got == full, f"resumed after {k} items: {len(got)} items, expected {len(full)}"
+    return full
+
+
+ITEM_PIPELINES = {
+    "map-filter fused": lambda: IterableSource(list(range(60))).map(add_one).filter(is_odd).map(times_two),
+    "unoptimized": lambda: IterableSource(list(range(60))).map(add_one).filter(is_odd).compile(optimize=False),
+    "not inlined": lambda: IterableSource(range(60)).map(add_one).filter(not_div3).compile(inline=False),
+    "generator source": lambda: IterableSource(lambda: (i * i for i in range(40))).map(add_one),
+    "seeded shuffle": lambda: IterableSource(list(range(90))).shuffle(16, initial=4, seed=7).map(add_one),
+    "shuffle then batched": lambda: IterableSource(list(range(90))).shuffle(10, seed=1).batched(4),
+    "batched keep last": lambda: IterableSource(list(range(23))).batched(5, drop_last_if_not_full=False),
+    "flatten": lambda: IterableSource([[i] * (i % 4) for i in range(30)]).flatten().map(add_one),
+    "take": lambda: IterableSource(list(range(50))).filter(is_odd).take(12),
+    "zip_index": lambda: IterableSource(list(range(30))).filter(not_div3).zip_index(pad_length=3),
+    "loop": lambda: IterableSource(list(range(7))).map(add_one).loop(3),
+    "async_map": lambda: IterableSource(list(range(40))).async_map(sleepy, buffer=5).filter(is_odd),
+    "prefetch": lambda: IterableSource(list(range(40))).map(add_one).prefetch(4).batched(3),
+    "monitored": lambda: IterableSource(list(range(40))).map(add_one).compile(monitor=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ITEM_PIPELINES))
+def test_resuming_after_any_item_yields_exactly_the_rest(name):
+    check_every_position(ITEM_PIPELINES[name])
+
+
+def test_a_fresh_stream_state_starts_at_the_beginning_and_the_loaded_state_is_reported_until_it_runs():
+    stream = IterableSource(list(range(10))).map(add_one)
+    state = stream.state_dict()
+    assert state["resumable"] and state["position"] is None
+    it = iter(stream)
+    next(it), next(it), next(it)
+    taken = stream.state_dict()
+    assert taken["position"] == {"n": 3}
+    other = IterableSource(list(range(10))).map(add_one)
+    other.load_state_dict(taken)
+    assert other.state_dict() == taken  # a DataLoader worker asks before its first batch
+    assert list(other) == list(range(4, 11))
+    assert list(other) == list(range(1, 11))  # only the next run resumes; later runs start over
+
+
+def store_pipeline(url, **compile_kw):
+    def make():
+        stream = (
+            MessagepackDriver(url)
+            .get_iter(
+                shuffle_key_buffer=4,
+                key_shuffle_kwargs={"seed": 11},
+                shuffle_item_buffer=9,
+                item_shuffle_kwargs={"seed": 5, "initial": 3},
+                max_workers=3,
+                prefetch_buffer=2,
+            )
+            .map(dict)
+            .filter(lambda s: s["i"] % 5 != 0)
+            .async_map(dict, buffer=3)
+            .batched(4)
+        )
+        return stream.compile(**compile_kw) if compile_kw else stream
+
+    return make
+
+
+@pytest.mark.parametrize("options", [{}, {"optimize": False}, {"inline": False}], ids=["optimized", "plain", "calls"])
+def test_store_pipeline_with_key_and_item_shuffles_resumes_exactly(store_url, options):
+    full = check_every_position(store_pipeline(store_url, **options), ids)
+    flat = [i for b in full for i in b]
+    assert len(flat) == len(set(flat)) == 36 and all(i % 5 for i in flat) and flat != sorted(flat)
+
+
+def test_set_epoch_changes_the_order_and_a_state_resumes_its_own_epoch(store_url):
+    make = store_pipeline(store_url)
+
+    def epoch_run(e):
+        s = make()
+        s.set_epoch(e)
+        return s
+
+    one, two = batch_ids(epoch_run(1)), batch_ids(epoch_run(2))
+    assert one != two
+    stream = epoch_run(2)
+    it = iter(stream)
+    head = [ids(next(it)) for _ in range(4)]
+    state = stream.state_dict()
+    assert state["epoch"] == 2
+    resumed = make()  # no set_epoch: the run takes the state's epoch
+    resumed.load_state_dict(state)
+    assert head + batch_ids(resumed) == two
+    wrong = epoch_run(3)
+    with pytest.raises(StateMismatchError, match=r"epoch 2.*set_epoch\(3\)"):
+        wrong.load_state_dict(state)
+
+
+def test_resuming_reads_no_shard_wholly_before_the_checkpoint(tmp_path):
+    url = write_store(f"reqfile://{tmp_path}/s", n_shards=10, per_shard=5)
+
+    def make():
+        return MessagepackDriver(url).get_iter(max_workers=1).map(add_i)
+
+    stream = make()
+    it = iter(stream)
+    for _ in range(37):  # into shard 7 (samples 35..39)
+        next(it)
+    state = stream.state_dict()
+    assert state["position"] == {"item": {"n": 7}, "skip": 2}  # shard 7 begins after 7 keys; 2 samples taken
+    it.close()
+    resumed = make()
+    resumed.load_state_dict(state)
+    cf.LOG.clear()
+    assert [s for s in resumed] == [i + 1 for i in range(37, 50)]
+    assert shard_reads() == ["shard-07", "shard-08", "shard-09"]
+
+
+def shard_reads():
+    """The shards opened since the log was cleared, in order (``tests/counting_fs.py`` logs every request)."""
+    return [
+        path.rsplit("/", 1)[-1].split(".")[0]
+        for _, op, path, _ in cf.LOG
+        if op in ("open", "cat_file") and "/shard-" in path
+    ]
+
+
+def add_i(sample):
+    return sample["i"] + 1
+
+
+def test_a_seeded_item_shuffle_re_reads_only_the_shards_its_buffer_spans(tmp_path):
+    url = write_store(f"reqfile://{tmp_path}/s", n_shards=20, per_shard=5)
+
+    def make():
+        return MessagepackDriver(url).get_iter(max_workers=1).shuffle(8, initial=8, seed=2).map(add_i)
+
+    full = list(make())
+    stream = make()
+    it = iter(stream)
+    head = [next(it) for _ in range(80)]
+    state = stream.state_dict()
+    it.close()
+    resumed = make()
+    resumed.load_state_dict(state)
+    cf.LOG.clear()
+    assert head + list(resumed) == full
+    reads = shard_reads()
+    # 80 of 100 samples were consumed: the 20 left are in shards 16-19; the 8 buffered samples reach back at most
+    # two shards of 5 more, so no shard before 14 is read again, and none twice
+    assert reads[0] >= "shard-14" and reads[-1] == "shard-19" and len(reads) == len(set(reads)), reads
+
+
+def test_states_are_small_plain_data_and_versioned(store_url):
+    stream = store_pipeline(store_url)()
+    it = iter(stream)
+    for _ in range(5):
+        next(it)
+    state = stream.state_dict()
+    assert state["format"] == "squirrel_graph.stream_state" and state["version"] == 1
+    assert json.loads(json.dumps(state)) == state
+    assert len(json.dumps(state)) < 2000
+    assert len(state["fingerprint"]) == 16
+
+
+def test_a_state_of_another_pipeline_names_the_first_stage_that_differs():
+    stream = IterableSource(list(range(10))).map(add_one).filter(is_odd)
+    it = iter(stream)
+    next(it)
+    state = stream.state_dict()
+    other = IterableSource(list(range(10))).map(times_two).filter(is_odd)
+    with pytest.raises(StateMismatchError, match=r"stage 1 differs.*map\(times_two\).*map\(add_one\)"):
+        other.load_state_dict(state)
+    with pytest.raises(StateMismatchError, match="version 99"):
+        stream.load_state_dict({**state, "version": 99})
+    with pytest.raises(StateMismatchError, match="expected a state"):
+        stream.load_state_dict({"n": 3})
+
+
+@pytest.mark.parametrize(
+    "make, stage",
+    [
+        (lambda: IterableSource(list(range(30))).shuffle(5), "shuffle"),
+        (lambda: IterableSource(iter(range(30))).map(add_one), "one-shot"),
+        (lambda: IterableSource(list(range(30))).sliding(3, deepcopy=False), "sliding"),
+    ],
+    ids=["unseeded shuffle", "one-shot source", "sliding"],
+)
+def test_a_pipeline_that_cannot_resume_says_which_stage_and_loading_its_state_fails(make, stage):
+    stream = make()
+    it = iter(stream)
+    next(it)
+    state = stream.state_dict()  # answers (a DataLoader asks after every batch) ...
+    assert state["resumable"] is False and stage in state["reason"]
+    with pytest.raises(NotResumableError, match=stage):  # ... but loading it, or a strict check, fails
+        make().load_state_dict(state)
+    with pytest.raises(NotResumableError, match=stage):
+        check_resumable({"loader": {"worker_states": [{"dataset_state": state}]}})
+    check_resumable(IterableSource([1]).state_dict())  # a resumable one passes

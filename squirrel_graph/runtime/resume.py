@@ -44,8 +44,7 @@ def hand(ctx: RunContext, inp: Any, position: Any) -> None:
 
 def alias(ctx: RunContext, sid: str, inp: Any) -> None:
     """Stage ``sid`` hands over each item as soon as its input produced it: its position is its input's."""
-    positions, up = ctx.positions, inp.sid
-    ctx.positions[sid] = lambda: positions[up]()
+    ctx.positions[sid] = reader(ctx, inp)
 
 
 def reader(ctx: RunContext, inp: Any) -> Callable[[], Any]:

@@ -4,6 +4,10 @@
 ``torchdata.stateful_dataloader.StatefulDataLoader`` checkpoints every worker of a ``to_torch_iterable()`` stream.
 """
 
+import contextlib
+from collections.abc import Iterator
+
+from squirrel_graph.runtime.resume import set_tracking
 from squirrel_graph.stream.checkpoint import (
     FORMAT,
     VERSION,
@@ -12,4 +16,16 @@ from squirrel_graph.stream.checkpoint import (
     check_resumable,
 )
 
-__all__ = ["FORMAT", "VERSION", "NotResumableError", "StateMismatchError", "check_resumable"]
+
+@contextlib.contextmanager
+def track_positions(enabled: bool) -> Iterator[None]:
+    """Runs opened inside keep (default) or do not keep positions; off, read-ahead stages skip their per-item
+    snapshots and states say "not resumable". For measuring what keeping state costs; rarely worth it otherwise."""
+    previous = set_tracking(enabled)
+    try:
+        yield
+    finally:
+        set_tracking(previous)
+
+
+__all__ = ["FORMAT", "VERSION", "NotResumableError", "StateMismatchError", "check_resumable", "track_positions"]

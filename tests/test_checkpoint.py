@@ -255,3 +255,23 @@ def test_a_pipeline_that_cannot_resume_says_which_stage_and_loading_its_state_fa
     with pytest.raises(NotResumableError, match=stage):
         check_resumable({"loader": {"worker_states": [{"dataset_state": state}]}})
     check_resumable(IterableSource([1]).state_dict())  # a resumable one passes
+
+
+def test_with_positions_turned_off_read_ahead_stages_say_so_and_items_are_unchanged():
+    from squirrel_graph.checkpoint import track_positions
+
+    def make():
+        return IterableSource(list(range(20))).async_map(add_one, buffer=3)
+
+    with track_positions(False):
+        stream = make()
+        it = iter(stream)
+        head = [next(it) for _ in range(4)]
+        state = stream.state_dict()
+        rest = list(it)
+    assert head + rest == list(range(1, 21))
+    assert state["resumable"] is False and "track_positions(False)" in state["reason"]
+    stream = make()  # back on outside the block
+    it = iter(stream)
+    next(it)
+    assert stream.state_dict()["resumable"] is True

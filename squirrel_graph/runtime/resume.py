@@ -25,6 +25,16 @@ NOT_RESUMABLE = "not_resumable"  # the key of a position that cannot be resumed;
 _SEEKABLE = (type(iter([])), type(iter(())), type(iter(range(0))))  # iterators whose index can be set in O(1)
 
 
+_TRACKING = [True]  # process-wide switch (see squirrel_graph.checkpoint.track_positions)
+
+
+def set_tracking(enabled: bool) -> bool:
+    """Turn the per-item position snapshots of read-ahead stages on or off for runs opened later; returns the
+    previous setting. Off, such stages answer "not resumable" (a benchmark's "state off" side)."""
+    previous, _TRACKING[0] = _TRACKING[0], bool(enabled)
+    return previous
+
+
 def not_resumable(stage: str, why: str) -> Callable[[], Any]:
     """The position function of a stage that keeps no position: every answer says so, naming the stage."""
     answer = {NOT_RESUMABLE: f"{stage}: {why}"}
@@ -166,12 +176,15 @@ class ItemTracker:
         return {"item": self.before, "skip": taken_}
 
 
-def read_ahead(ctx: RunContext, sid: str, inp: Any) -> tuple[Callable[[], Any], list[Any]]:
+def read_ahead(ctx: RunContext, sid: str, inp: Any) -> tuple[Callable[[], Any] | None, list[Any] | None]:
     """For a stage that reads its input ahead of its consumer: hands the input the saved position, registers the
     stage's position as ``box[0]`` (the input's position after the item handed over last, set by the stage) and
     returns the input's position function with the box."""
     start = taken(ctx, sid)
     hand(ctx, inp, start)
+    if not _TRACKING[0]:
+        ctx.positions[sid] = not_resumable(sid, "positions are turned off (track_positions(False))")
+        return None, None  # type: ignore[return-value]
     box = [start]
     ctx.positions[sid] = lambda: box[0]
     return reader(ctx, inp), box

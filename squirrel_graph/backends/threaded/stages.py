@@ -164,7 +164,7 @@ def _fetch(nid: str, node: Fetch) -> Runner:
         position, box = resume.read_ahead(ctx, nid, inputs[0])
         if node.decode is not None:  # read on the I/O pool, decode on one thread per core
             decode = ops.skipping_corrupt(node.decode, state, label) if node.skip_corrupt else node.decode
-            read_box = [box[0]]
+            read_box = [box[0]] if box is not None else None
 
             def read_all() -> Iterator[Any]:
                 reads = ops.async_map_(
@@ -173,9 +173,8 @@ def _fetch(nid: str, node: Fetch) -> Runner:
                 return ctx.owns(_stopping(reads, stop))
 
             workers = node.decode_workers or _decode_workers()
-            decoded = ops.async_map_(
-                read_all, decode, workers + 1, workers, None, label, nid, lambda: read_box[0], box
-            )
+            read_position = (lambda: read_box[0]) if read_box is not None else None
+            decoded = ops.async_map_(read_all, decode, workers + 1, workers, None, label, nid, read_position, box)
             return ctx.owns(_stopping(decoded, stop))
         fn = retried(node.fn)
         fn = ops.skipping_corrupt(fn, state, label) if node.skip_corrupt else fn
@@ -293,6 +292,7 @@ def _loop(nid: str, node: Loop) -> Runner:
             state.counter = int(start["passes"])
             resume.hand(ctx, inputs[0], start.get("up"))
         up = resume.reader(ctx, inputs[0])
+
         def position() -> Any:
             inner = up()
             return {"passes": state.counter, "up": inner} if state.counter or inner is not None else None

@@ -14,6 +14,7 @@ from squirrel_graph.stream.checkpoint import (
     NotResumableError,
     StateMismatchError,
     check_resumable,
+    merge_states,
 )
 
 
@@ -28,4 +29,12 @@ def track_positions(enabled: bool) -> Iterator[None]:
         set_tracking(previous)
 
 
-__all__ = ["FORMAT", "VERSION", "NotResumableError", "StateMismatchError", "check_resumable", "track_positions"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "NotResumableError",
+    "StateMismatchError",
+    "check_resumable",
+    "merge_states",
+    "track_positions",
+]

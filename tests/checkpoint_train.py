@@ -26,18 +26,20 @@ def scale(sample):
     return {**sample, "x": sample["x"] * 2}
 
 
-def pipeline(url: str):
-    """Seeded key and item shuffles, fused maps with a filter, async_map and batched, split by worker."""
+def pipeline(url: str, by_rank: bool = False):
+    """Seeded key and item shuffles, fused maps with a filter, async_map and batched, split by worker (and by rank:
+    the rank and world size of torch.distributed when it is built)."""
+    stream = MessagepackDriver(url).get_iter(
+        shuffle_key_buffer=4,
+        key_shuffle_kwargs={"seed": 3},
+        shuffle_item_buffer=16,
+        item_shuffle_kwargs={"seed": 4},
+        max_workers=2,
+    )
+    if by_rank:
+        stream = stream.split_by_rank_pytorch()
     return (
-        MessagepackDriver(url)
-        .get_iter(
-            shuffle_key_buffer=4,
-            key_shuffle_kwargs={"seed": 3},
-            shuffle_item_buffer=16,
-            item_shuffle_kwargs={"seed": 4},
-            max_workers=2,
-        )
-        .split_by_worker_pytorch()
+        stream.split_by_worker_pytorch()
         .map(scale)
         .filter(keep)
         .async_map(scale, buffer=4)

@@ -28,6 +28,7 @@ class RunContext:
     closers: list[Any] = field(default_factory=list)
     positions: dict[str, Callable[[], Any]] = field(default_factory=dict)
     resume: dict[str, Any] = field(default_factory=dict)
+    shares: dict[str, tuple[int, int]] = field(default_factory=dict)  # axis -> (index, parts) replacing this process's
 
     def owns(self, it: Iterator[Any]) -> Iterator[Any]:
         """Register a stage iterator that holds resources (a thread pool) to be closed when the run ends."""

@@ -16,6 +16,7 @@ from typing import Any
 from squirrel_graph.errors import SquirrelGraphError
 from squirrel_graph.graph import Equalize, Node, Plan, Split
 from squirrel_graph.runtime.resume import find_not_resumable
+from squirrel_graph.stream.resumed_runs import MergedRun, share_key, topology
 
 FORMAT = "squirrel_graph.stream_state"
 VERSION = 1
@@ -76,20 +77,6 @@ def check_resumable(state: Any) -> None:
             todo.extend(s)
 
 
-def topology() -> dict[str, int]:
-    """This process's place: rank and world size (torch.distributed, if initialized), DataLoader worker and count."""
-    import sys
-
-    from squirrel_graph.runtime.splits import worker_info
-
-    rank, world = 0, 1
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
-        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-    worker, workers = worker_info()
-    return {"rank": rank, "world_size": world, "worker": worker, "num_workers": workers}
-
-
 class Resumable:
     """The checkpoint methods of a stream handle (mixed into ``Composable``)."""
 
@@ -107,22 +94,14 @@ class Resumable:
         run = self.__dict__.get("_last_run")
         if pending is not None:
             return dict(pending)
+        if isinstance(run, MergedRun):  # resuming a merged state: where each of this process's old shares is
+            shares = plain(run.shares_now())
+            return _state(stages, run.epoch, None, find_not_resumable(shares), compiled.logical, shares=shares)
         position, epoch = None, self._epoch_of_chain()  # type: ignore[attr-defined]
         if run is not None:
             ctx, output = run
             position, epoch = plain(ctx.positions[output]()), ctx.epoch
-        reason = find_not_resumable(position)
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "fingerprint": fingerprint(stages),
-            "stages": stages,
-            "epoch": epoch,
-            "topology": topology(),
-            "resumable": reason is None,
-            "reason": reason,
-            "position": position,
-        }
+        return _state(stages, epoch, position, find_not_resumable(position), compiled.logical)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Make the next run of this stream continue where ``state`` (from :meth:`state_dict`) was taken.
@@ -162,9 +141,9 @@ class Resumable:
                 f"load_state_dict(state): the state is from epoch {state['epoch']}, but set_epoch({epoch}) was "
                 "called on this stream; call set_epoch after loading, with the state's epoch, to resume it"
             )
-        mine, theirs = topology(), state.get("topology") or {}
+        mine, theirs = topology(compiled.logical), state.get("topology") or {}
         for key in ("world_size", "num_workers"):
-            if key in theirs and theirs[key] != mine[key] and state.get("position") is not None:
+            if state.get("shares") is None and key in theirs and theirs[key] != mine[key] and state.get("position"):
                 raise StateMismatchError(
                     f"load_state_dict(state): the state was taken with {key}={theirs[key]}, this process runs with "
                     f"{key}={mine[key]}; merge the states of every rank and worker with "
@@ -172,3 +151,82 @@ class Resumable:
                 )
         self.__dict__["_pending_resume"] = dict(state)
         self.__dict__.pop("_last_run", None)
+
+
+def _state(
+    stages: list[str], epoch: Any, position: Any, reason: str | None, plan: Any = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "fingerprint": fingerprint(stages),
+        "stages": stages,
+        "epoch": epoch,
+        "topology": topology(plan),
+        "resumable": reason is None,
+        "reason": reason,
+        "position": position,
+        **extra,
+    }
+
+
+def merge_states(*states: Any) -> dict[str, Any]:
+    """One global state from the states of every rank and DataLoader worker of a run (any nesting: each rank's
+    ``StatefulDataLoader.state_dict()``, lists of stream states, earlier merged states).
+
+    Loading it into a stream run with any number of ranks and workers continues with exactly the samples the old
+    run had not consumed: each old (rank, worker) share resumes from its position, with its old split numbers, in
+    the process whose global index equals the share's index modulo the new number of processes. Errors name what
+    is missing or inconsistent (shares absent or given twice, another pipeline, another epoch)."""
+    found: list[Mapping[str, Any]] = []
+    todo: list[Any] = list(states)
+    while todo:
+        s = todo.pop()
+        if isinstance(s, Mapping):
+            if s.get("format") == FORMAT:
+                found.append(s)
+            else:
+                todo.extend(s.values())
+        elif isinstance(s, (list, tuple)):
+            todo.extend(s)
+    if not found:
+        raise StateMismatchError("merge_states(*states): no squirrel_graph stream state found in the arguments")
+    first = found[0]
+    shares: dict[tuple[int, int], dict[str, Any]] = {}
+    for s in found:
+        for what in ("fingerprint", "epoch", "version"):
+            if s.get(what) != first.get(what):
+                raise StateMismatchError(
+                    f"merge_states(*states): states of different runs: {what} {s.get(what)!r} != {first.get(what)!r}"
+                )
+        own = s.get("shares")
+        if own is None:
+            own = [
+                {
+                    **{k: s["topology"][k] for k in ("rank", "world_size", "worker", "num_workers")},
+                    "position": s.get("position"),
+                }
+            ]
+        for share in own:
+            key = share_key(share)
+            if key in shares:
+                raise StateMismatchError(
+                    f"merge_states(*states): the share of rank {key[0]}, worker {key[1]} is given twice"
+                )
+            shares[key] = dict(share)
+    sizes = {(int(s["world_size"]), int(s["num_workers"])) for s in shares.values()}
+    if len(sizes) != 1:
+        raise StateMismatchError(f"merge_states(*states): shares from runs of different sizes {sorted(sizes)}")
+    world, workers = sizes.pop()
+    missing = [(r, w) for r in range(world) for w in range(workers) if (r, w) not in shares]
+    if missing:
+        raise StateMismatchError(
+            f"merge_states(*states): the run had {world} rank(s) x {workers} worker(s); no state for (rank, worker) "
+            f"{missing[:8]}: pass the states of every rank (each holds its workers' states)"
+        )
+    ordered = [shares[k] for k in sorted(shares)]
+    merged = _state(
+        list(first.get("stages") or []), first.get("epoch"), None, find_not_resumable(ordered), shares=ordered
+    )
+    merged["fingerprint"] = first["fingerprint"]
+    return plain(merged)

@@ -12,6 +12,7 @@ from typing import Any
 from squirrel_graph.compiler import Compiled, compile_plan
 from squirrel_graph.graph import IterSource, Node, Opaque, Plan
 from squirrel_graph.runtime.context import RunContext
+from squirrel_graph.stream.resumed_runs import MergedRun, assigned, topology
 
 
 def is_handle(obj: Any) -> bool:
@@ -115,6 +116,12 @@ def open_stream(handle: Any, builtin_root: bool = False) -> Iterator[Any]:
     epoch = handle._epoch_of_chain()
     ctx = RunContext(epoch=epoch if epoch is not None or loaded is None else loaded.get("epoch"))
     output = compiled.physical.output.sid
+    if loaded is not None and loaded.get("shares") is not None:  # a merged state: this process's old shares
+        merged = MergedRun(assigned(loaded["shares"], topology(compiled.logical)), output, ctx.epoch)
+        handle.__dict__["_last_run"] = merged
+        for _, h in record_items:
+            h.__dict__.pop("_last_state", None)
+        return merged.run(compiled.physical)
     if loaded is not None and loaded.get("position") is not None:
         ctx.resume[output] = loaded["position"]
     handle.__dict__["_last_run"] = (ctx, output)  # state_dict() asks this run where its consumer is

@@ -211,17 +211,18 @@ def _shuffle(nid: str, node: Shuffle, plan: Plan) -> Runner:
             rng.setstate(node.rng_state)  # a fresh copy per run: every iteration replays the same order
         if ctx.epoch is not None and (seed is not None or rng is not None):
             base = seed if seed is not None else rng.getrandbits(64)
-            seed, rng = epoch_seed(base, ctx.epoch, above), None
+            seed, rng = epoch_seed(base, ctx.epoch, above, ctx.shares), None
         return shuffling.resumable_shuffle(ctx, nid, inputs[0], node, rng, seed)
 
     return run
 
 
-def epoch_seed(base: Any, epoch: int, ancestors: Sequence[Split]) -> str:
+def epoch_seed(base: Any, epoch: int, ancestors: Sequence[Split], shares: Any = None) -> str:
     """The seed of a seeded shuffle in ``epoch``: from (seed, epoch) above any split, so every process shuffles
     alike and the split stays a partition; also from (rank, worker) below a split, where each process shuffles
-    its own share."""
-    parts = [repr(base), str(epoch)] + [f"{s.axis}{splits.share(s)[0]}" for s in ancestors]
+    its own share (``shares``: the old shares a merged state resumes, by axis)."""
+    shares = shares or {}
+    parts = [repr(base), str(epoch)] + [f"{s.axis}{(shares.get(s.axis) or splits.share(s))[0]}" for s in ancestors]
     return "|".join(parts)
 
 
@@ -331,7 +332,7 @@ def _iterator_fn(nid: str, node: IteratorFn) -> Runner:
 
 def _split(nid: str, node: Split) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        index, parts = splits.share(node)
+        index, parts = ctx.shares.get(node.axis) or splits.share(node)  # a merged state's old share, if resumed
         start = resume.taken(ctx, nid)
         resume.hand(ctx, inputs[0], start)
         resume.alias(ctx, nid, inputs[0])  # it hands item k over right after its input produced it

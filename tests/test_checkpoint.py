@@ -275,3 +275,55 @@ def test_with_positions_turned_off_read_ahead_stages_say_so_and_items_are_unchan
     it = iter(stream)
     next(it)
     assert stream.state_dict()["resumable"] is True
+
+
+def inc(x):
+    return x + 1
+
+
+def sample_id(s):
+    return s["i"]
+
+
+def odd(x):
+    return x % 2 == 1
+
+
+def check_positions(make, positions, view=lambda x: x):
+    full = [view(x) for x in make()]
+    for k in positions:
+        got, _ = resumed_after(make, k, view)
+        assert got == full, f"resumed after {k} items"
+    return full
+
+
+def test_the_dask_backend_resumes_per_key_tasks_and_dask_maps(store_url, dask_client):
+    per_key = check_positions(
+        lambda: (
+            MessagepackDriver(store_url)
+            .get_iter()
+            .map(sample_id)
+            .filter(odd)
+            .map(inc)
+            .compile(backend="dask", client=dask_client)
+        ),
+        [0, 1, 2, 3, 7, 12, 23, 24],
+    )
+    assert per_key == [i + 1 for i in range(48) if i % 2]
+    maps = check_positions(
+        lambda: IterableSource(list(range(30))).dask_map(inc).dask_map(inc).materialize_dask(), [0, 1, 9, 29, 30]
+    )
+    assert maps == list(range(2, 32))
+
+
+@pytest.mark.parametrize("items", ["ints", "dicts"], ids=["compiled chunks", "python fallback"])
+def test_the_numba_backend_resumes_inside_and_across_chunks(items):
+    data = list(range(9000)) if items == "ints" else [{"v": i} for i in range(9000)]
+    fn = inc if items == "ints" else (lambda d: {"v": d["v"] + 1})
+    keep = odd if items == "ints" else (lambda d: d["v"] % 2 == 1)
+
+    def make():
+        return IterableSource(data).numba_map(fn).filter(keep)
+
+    full = check_positions(make, [0, 1, 2047, 2048, 2049, 3000, 4499, 4500])
+    assert len(full) == 4500

@@ -196,3 +196,29 @@ def passing(ctx: RunContext, sid: str, inp: Any) -> Iterator[Any]:
     hand(ctx, inp, taken(ctx, sid))
     alias(ctx, sid, inp)
     return inp()
+
+
+def read_ahead_lists(ctx: RunContext, sid: str, inp: Any) -> tuple[Any, list[Any] | None, ItemTracker | None]:
+    """For a stage that reads its input ahead and yields the elements of one result list per input item (per-key
+    tasks, partitions of items): (input position function, box, tracker). Pass the first two to the read-ahead and
+    flatten each result through ``tracker.item(result)``: a resumed run re-runs only the item the checkpoint was
+    inside, and skips its elements already handed over."""
+    start = taken(ctx, sid)
+    hand(ctx, inp, start["item"] if start else None)
+    if not _TRACKING[0]:
+        ctx.positions[sid] = not_resumable(sid, "positions are turned off (track_positions(False))")
+        return None, None, None
+    box = [start["item"] if start else None]
+    tracker = ItemTracker(lambda: box[0], start)
+    ctx.positions[sid] = tracker.position
+    return reader(ctx, inp), box, tracker
+
+
+def flatten_tracked(results: Iterator[Any], tracker: ItemTracker | None) -> Iterator[Any]:
+    """The elements of every result list, through ``tracker`` when positions are kept."""
+    if tracker is None:
+        for result in results:
+            yield from result
+        return
+    for result in results:
+        yield from tracker.item(result)

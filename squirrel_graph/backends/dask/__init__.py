@@ -15,7 +15,7 @@ from squirrel_graph.backends.lowering import Lowered, PhysicalStage
 from squirrel_graph.backends.registry import BackendSpec
 from squirrel_graph.executors import is_dask_client
 from squirrel_graph.graph import DaskMap, DaskTasks, MaterializeDask, Node, PerKey, Plan
-from squirrel_graph.runtime import ops
+from squirrel_graph.runtime import ops, resume
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
 from squirrel_graph.runtime.per_key import PerKeyTask
 
@@ -79,7 +79,7 @@ class DaskBackend:
             note = "one task per shard key on the dask cluster; results stream back in order"
             return Lowered(_per_key(nid, node, self.client), note=note, needs_close=True)
         if isinstance(node, DaskMap):
-            return Lowered(_dask_map(node))
+            return Lowered(_dask_map(nid, node))
         if isinstance(node, MaterializeDask):
             return Lowered(_materialize(nid, node), needs_close=True)
         if isinstance(node, DaskTasks):
@@ -96,11 +96,16 @@ def _per_key(nid: str, node: PerKey, client: Any) -> Runner:
         keys = lambda: ([k] for k in inputs[0]())  # noqa: E731 - one key per task
         fn = task if target is not None else _local(task)
         buffer = node.fetch.buffer
-        results = ctx.owns(ops.async_map_(keys, fn, buffer, node.fetch.max_workers, target, label, nid))
+        position, box, tracker = resume.read_ahead_lists(ctx, nid, inputs[0])
+        results = ops.async_map_(keys, fn, buffer, node.fetch.max_workers, target, label, nid, position, box)
         state = ctx.state.setdefault(node.node_ids[0], ops.FetchState())
-        for items, skipped in results:
-            state.skipped.extend(skipped)
-            yield from items
+
+        def items() -> Iterator[Any]:
+            for shard, skipped in ctx.owns(results):
+                state.skipped.extend(skipped)
+                yield shard
+
+        return resume.flatten_tracked(items(), tracker)
 
     return run
 
@@ -110,14 +115,14 @@ def _note(node: DaskTasks) -> str:
     return f"{len(node.fns)} maps -> 1 task per {per}; at most {node.buffer} tasks in flight"
 
 
-def _dask_map(node: DaskMap) -> Runner:
+def _dask_map(nid: str, node: DaskMap) -> Runner:
     fn = functools.partial(node.fn, **node.kwargs) if node.kwargs else node.fn
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         import dask
 
         wrapped = dask.delayed(fn)
-        return (wrapped(item) for item in inputs[0]())
+        return (wrapped(item) for item in resume.passing(ctx, nid, inputs[0]))
 
     return run
 
@@ -132,7 +137,11 @@ def _materialize(nid: str, node: MaterializeDask) -> Runner:
     label = node.label()
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        return ctx.owns(ops.async_map_(inputs[0], _compute_one, node.buffer, node.max_workers, None, label, nid))
+        position, box = resume.read_ahead(ctx, nid, inputs[0])
+        computed = ops.async_map_(
+            inputs[0], _compute_one, node.buffer, node.max_workers, None, label, nid, position, box
+        )
+        return ctx.owns(computed)
 
     return run
 
@@ -149,8 +158,9 @@ def _tasks(nid: str, node: DaskTasks) -> Runner:
             return _chunks(inputs[0](), size)
 
         fn = work if client is not None else _local(work)
-        results = ops.async_map_(chunks, fn, node.buffer, node.max_workers, client, label, nid)
-        return itertools.chain.from_iterable(ctx.owns(results))
+        position, box, tracker = resume.read_ahead_lists(ctx, nid, inputs[0])
+        results = ops.async_map_(chunks, fn, node.buffer, node.max_workers, client, label, nid, position, box)
+        return resume.flatten_tracked(ctx.owns(results), tracker)
 
     return run
 

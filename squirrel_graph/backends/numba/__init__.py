@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from squirrel_graph.backends.lowering import Lowered, PhysicalStage
+from squirrel_graph.backends.numba.positions import ChunkPositions
 from squirrel_graph.backends.registry import BackendSpec
 from squirrel_graph.graph import Filter, Fused, Map, Node, NumbaMap, Plan
+from squirrel_graph.runtime import resume
 from squirrel_graph.runtime.codegen import generate
 from squirrel_graph.runtime.context import Opener, RunContext
 
@@ -75,7 +77,11 @@ class NumbaBackend:
 
         def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
             state = ctx.state.setdefault(nid, NumbaState(label))
-            return _run(inputs[0](), nodes, fallback, state)
+            start = resume.taken(ctx, nid)
+            resume.hand(ctx, inputs[0], start["chunk"] if start else None)
+            tracker = ChunkPositions(resume.reader(ctx, inputs[0]), start, CHUNK)
+            ctx.positions[nid] = tracker.position
+            return _run(inputs[0](), nodes, fallback, state, tracker)
 
         return Lowered(run, note="numba: compiled on first items (see explain after a run)")
 
@@ -211,20 +217,21 @@ def _same(a: list[Any], b: list[Any]) -> bool:
     return True
 
 
-def _run(src: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState) -> Iterator[Any]:
-    import itertools
-
+def _run(
+    src: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState, tracker: ChunkPositions
+) -> Iterator[Any]:
     it = iter(src)
+    tracker.begin()
     first = next(it, _END)
     if first is _END:
         return
     kind = _kind(first)
     if kind is None:
         _fall_back(state, f"items of type {type(first).__name__} are not Python numbers or numeric numpy arrays")
-        yield from fallback.open(itertools.chain([first], it), None)
+        yield from tracker.counting(fallback.open(tracker.reading(itertools.chain([first], it), 0), None))
         return
     if kind.startswith("array"):
-        yield from _run_arrays(first, it, nodes, fallback, state)
+        yield from tracker.counting(_run_arrays(first, tracker.reading(it, 1), nodes, fallback, state))
         return
     head = [first, *itertools.islice(it, CHUNK - 1)]
     start = time.perf_counter()
@@ -239,14 +246,18 @@ def _run(src: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaS
     except Exception as exc:
         state.compile_seconds += time.perf_counter() - start
         _fall_back(state, _reason(exc))
-        yield from fallback.open(itertools.chain(head, it), None)
+        yield from tracker.counting(fallback.open(tracker.reading(itertools.chain(head, it), 0), None))
         return
     state.compile_seconds += time.perf_counter() - start
     state.mode, state.reason = f"numba (chunks of {kind})", ""
-    yield from python
-    while chunk := list(itertools.islice(it, CHUNK)):
+    yield from tracker.emit(python)
+    while True:
+        tracker.begin()
+        chunk = list(itertools.islice(it, CHUNK))
+        if not chunk:
+            return
         result = _scalar_chunk(chunk, kind, chunk_fn, out_dtype)
-        yield from result if result is not None else fallback.open(iter(chunk), None)
+        yield from tracker.emit(result if result is not None else list(fallback.open(iter(chunk), None)))
 
 
 def _run_arrays(first: Any, it: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState):

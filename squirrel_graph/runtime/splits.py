@@ -9,6 +9,7 @@ from typing import Any
 
 from squirrel_graph.errors import PyTorchSplittingException
 from squirrel_graph.graph import Equalize, IterSource, KeySource, Plan, Split, TorchCheck
+from squirrel_graph.runtime import resume
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
 from squirrel_graph.runtime.one_shot import is_one_shot
 
@@ -87,37 +88,46 @@ def equalize(nid: str, node: Equalize, plan: Plan, opener_of: Callable[[str], Ca
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         keys = list(open_listing(RunContext()))
-        worker, workers = worker_info()
+        worker, workers = ctx.shares.get("worker") or worker_info()  # a merged state's old share, if resumed
+        rank = ctx.shares["rank"][0] if "rank" in ctx.shares else node.rank
         per_rank = [
             sum(counts(k) for k in _assign(keys, splits, r, node.world_size, worker, workers))
             for r in range(node.world_size)
         ]
         target = min(per_rank) if node.mode == "drop" else max(per_rank)
-        state = ctx.state[nid] = {"target": target, "own": per_rank[node.rank], "per_rank": per_rank}
-        return _to_count(inputs[0], target, node, state)
+        state = ctx.state[nid] = {"target": target, "own": per_rank[rank], "per_rank": per_rank}
+        start = resume.taken(ctx, nid)
+        resume.hand(ctx, inputs[0], start["up"] if start else None)
+        up = resume.reader(ctx, inputs[0])
+        done = {k: int(start[k]) if start else 0 for k in ("produced", "pass", "pass_start")}
+        ctx.positions[nid] = lambda: {**done, "up": up()} if done["produced"] else start
+        return _to_count(inputs[0], target, node, state, done)
 
     return run
 
 
-def _to_count(open_input: Opener, target: int, node: Equalize, state: dict[str, Any]) -> Iterator[Any]:
-    produced = 0
-    for item in itertools.islice(open_input(), target):
-        produced += 1
-        yield item
-    if produced < target and node.mode == "drop":
-        raise ValueError(
-            f"{node.label()}: this process yielded {produced} items but its shard counts promised at least {target}; "
-            "the counts are wrong (check shard_counts=)"
-        )
-    while produced < target:  # pad: repeat this process's items from the start
-        again = 0
-        for item in itertools.islice(open_input(), target - produced):
-            again += 1
+def _to_count(
+    open_input: Opener, target: int, node: Equalize, state: dict[str, Any], done: dict[str, int]
+) -> Iterator[Any]:
+    """The first ``target`` items; with ``pad``, this process's items again from the start until there are
+    ``target``. ``done`` holds the items handed over, the pass (0: the first) and the count when that pass began,
+    which a resumed run starts from."""
+    while done["produced"] < target:
+        for item in itertools.islice(open_input(), target - done["produced"]):
+            done["produced"] += 1
             yield item
-        if again == 0:
+        if done["produced"] >= target:
+            break
+        if done["pass"] == 0 and node.mode == "drop":
+            raise ValueError(
+                f"{node.label()}: this process yielded {done['produced']} items but its shard counts promised at "
+                f"least {target}; the counts are wrong (check shard_counts=)"
+            )
+        if done["pass"] > 0 and done["produced"] == done["pass_start"]:
             raise ValueError(f"{node.label()}: cannot pad to {target} items: this process has none to repeat")
-        produced += again
-    state["yielded"] = produced
+        done["pass"] += 1  # pad: repeat this process's items from the start
+        done["pass_start"] = done["produced"]
+    state["yielded"] = done["produced"]
 
 
 # ------------------------------------------------------------------------------------------------ torch check

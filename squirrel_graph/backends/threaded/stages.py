@@ -42,7 +42,18 @@ from squirrel_graph.graph import (
     Tqdm,
     ZipIndex,
 )
-from squirrel_graph.runtime import monitoring, one_shot, ops, packing, resume, retry, shuffling, splits
+from squirrel_graph.runtime import (
+    interleave,
+    monitoring,
+    one_shot,
+    ops,
+    packing,
+    resume,
+    retry,
+    shuffling,
+    splits,
+    windows,
+)
 from squirrel_graph.runtime.codegen import generate
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
 from squirrel_graph.runtime.pool import StopFlag
@@ -226,16 +237,6 @@ def epoch_seed(base: Any, epoch: int, ancestors: Sequence[Split], shares: Any = 
     return "|".join(parts)
 
 
-def _simple(fn: Callable[..., Iterator[Any]], **fixed: Any) -> Callable[[str, Node], Runner]:
-    def make(nid: str, node: Node) -> Runner:
-        def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-            return fn(inputs[0](), **{k: getattr(node, attr) for k, attr in fixed.items()})
-
-        return run
-
-    return make
-
-
 def _monitor(nid: str, node: Monitor) -> Runner:
     from squirrel_graph.metrics import DEFAULT_CLOCK
 
@@ -306,9 +307,7 @@ def _loop(nid: str, node: Loop) -> Runner:
 
 def _sampler(nid: str, node: SamplerSource) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
-        rng = random.Random()
-        rng.setstate(node.rng_state)
-        return ops.sampler_(inputs, node.probs, rng)
+        return interleave.sampler(ctx, nid, inputs, node.probs, node.rng_state)
 
     return run
 
@@ -316,7 +315,7 @@ def _sampler(nid: str, node: SamplerSource) -> Runner:
 def _multiplex(nid: str, node: Multiplex) -> Runner:
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         state = ctx.state[nid] = ops.MuxState(len(inputs))
-        return ops.multiplex_(inputs, node.strategy, node.probas, node.max_reinits, node.seed, state)
+        return interleave.multiplex(ctx, nid, inputs, node.strategy, node.probas, node.max_reinits, node.seed, state)
 
     return run
 
@@ -396,15 +395,7 @@ _RUNNERS: dict[type, Callable[[str, Any], Runner]] = {
     Monitor: _monitor,
     Prefetch: _prefetch,
     Split: _split,
-    Sliding: _simple(
-        ops.sliding_,
-        window_size="window_size",
-        deepcopy="deepcopy",
-        stride="stride",
-        drop_last_if_not_full="drop_last",
-        min_window_size="min_window_size",
-        fill_nan_on_partial="fill_nan_on_partial",
-    ),
+    Sliding: lambda nid, node: lambda inputs, ctx: windows.sliding(ctx, nid, inputs[0], node),
     ZipIndex: _zip_index,
     Tqdm: lambda nid, node: lambda inputs, ctx: ops.tqdm_(resume.passing(ctx, nid, inputs[0]), **node.kwargs),
 }

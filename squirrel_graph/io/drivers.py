@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from squirrel_graph.graph import Fetch, KeySource, Node
+from squirrel_graph.graph import ElasticSource, Fetch, KeySource, Node
 from squirrel_graph.io.bounded import is_async, read_within
 from squirrel_graph.io.serialization import JsonSerializer, MessagepackSerializer, SquirrelSerializer
 from squirrel_graph.io.store_listing import StoreListing, list_on_rank0
@@ -101,8 +101,8 @@ def _check_fetch_options(method: str, timeout: Any, retries: Any, backoff: Any) 
 class _KeyStream(Composable):
     """The handle of a driver's key listing."""
 
-    def __init__(self, node: KeySource) -> None:
-        super().__init__(node.source)
+    def __init__(self, node: KeySource | ElasticSource) -> None:
+        super().__init__(getattr(node, "source", None))
         self._op = node
 
     def _builtin_node(self) -> Node:
@@ -274,6 +274,43 @@ class MapDriver(Driver, ABC):
         if flatten:
             stream = stream.flatten()
         return _shuffled(stream, shuffle_item_buffer, item_shuffle_kwargs, "item_shuffle_kwargs")
+
+    def elastic_iter(
+        self, global_batch_size: int, seed: Any = 0, window: int = 4, torch_dist_group: Any = None
+    ) -> Composable:
+        """Elastic determinism: this rank's and DataLoader worker's samples such that the samples of each global
+        step (``global_batch_size`` of them, over all ranks) are the same for any number of ranks and workers.
+
+        Follow it with per-item maps only and ``.batched(global_batch_size // world_size)``; rank and world size are
+        read from torch.distributed now (as ``split_by_rank_pytorch`` does), the worker when a run starts. Keys and
+        sample counts come from the store's listing (its index or count files); see ``docs/checkpointing.md``."""
+        size = check_int("elastic_iter", "global_batch_size", global_batch_size, 1)
+        window = check_int("elastic_iter", "window", window, 1)
+        rank, world = _rank_and_world(torch_dist_group)
+        keys, counts = self._key_listing({})
+        fetch = self._fetchers({}, None)[0]
+        node = ElasticSource(
+            keys=keys if callable(keys) else (lambda: list(keys)),
+            counts=counts,
+            fetch=fetch,
+            store=self._describe(),
+            global_batch_size=size,
+            seed=seed,
+            window=window,
+            rank=rank,
+            world_size=world,
+        )
+        return _KeyStream(node)
+
+
+def _rank_and_world(group: Any) -> tuple[int, int]:
+    """(rank, world size) of torch.distributed now (0, 1 when it is not initialized or torch is absent)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return 0, 1
+    return torch.distributed.get_rank(group), torch.distributed.get_world_size(group)
 
 
 class StoreDriver(MapDriver):

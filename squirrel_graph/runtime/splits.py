@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from squirrel_graph.errors import PyTorchSplittingException
-from squirrel_graph.graph import Equalize, IterSource, KeySource, Plan, Split, TorchCheck
+from squirrel_graph.graph import Batched, Equalize, IterSource, KeySource, Plan, Split, TorchCheck
 from squirrel_graph.runtime import resume
 from squirrel_graph.runtime.context import Opener, RunContext, Runner
 from squirrel_graph.runtime.one_shot import is_one_shot
@@ -142,7 +142,7 @@ def _covered(plan: Plan, nid: str, axis: str) -> bool:
             continue
         seen.add(cur)
         node = plan.node(cur)
-        if isinstance(node, Split) and node.axis == axis:
+        if (isinstance(node, Split) and node.axis == axis) or axis in getattr(node, "covers_axes", ()):
             continue
         ins = plan.inputs(cur)
         if not ins:
@@ -191,3 +191,36 @@ def _checked(
                 "(or pass enforce_worker_check=False)"
             )
     yield from open_input()
+
+
+def check_elastic(nid: str, node: Any, plan: Plan) -> None:
+    """Elastic mode defines global steps only if nothing between the source and ``batched(G / world)`` changes the
+    number of items (or splits them again); refuse anything else, naming the stage."""
+    label = node.label()
+    if node.global_batch_size % node.world_size:
+        raise ValueError(
+            f"{label}: global_batch_size={node.global_batch_size} is not divisible by the world size "
+            f"{node.world_size}: every rank takes an equal part of each global step"
+        )
+    per_rank = node.global_batch_size // node.world_size
+    cur = nid
+    while True:
+        after = plan.consumers(cur)
+        if len(after) != 1:
+            raise ValueError(f"{label}: elastic mode needs .batched({per_rank}) after the source; none follows")
+        cur = after[0]
+        fused = plan.node(cur)
+        for stage in getattr(fused, "nodes", None) or (fused,):  # a fused loop: its logical stages in order
+            if isinstance(stage, Batched):
+                if stage.batchsize != per_rank:
+                    raise ValueError(
+                        f"{label}: elastic mode needs batched({per_rank}) (global_batch_size / world size); found "
+                        f"{stage.label()}"
+                    )
+                return
+            if isinstance(stage, Split) or not stage.preserves_count:
+                raise ValueError(
+                    f"{label}: {stage.label()} between the elastic source and batched({per_rank}) "
+                    "changes the number of items (or splits them), so global steps would not be defined; "
+                    "move it after batched() or filter before writing the store"
+                )

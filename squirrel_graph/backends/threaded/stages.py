@@ -15,6 +15,7 @@ from squirrel_graph.graph import (
     AsyncMap,
     Barrier,
     Batched,
+    ElasticSource,
     Equalize,
     Fetch,
     FilePaths,
@@ -43,6 +44,7 @@ from squirrel_graph.graph import (
     ZipIndex,
 )
 from squirrel_graph.runtime import (
+    elastic,
     interleave,
     monitoring,
     one_shot,
@@ -79,6 +81,8 @@ class ThreadedBackend:
             return Lowered(splits.equalize(nid, node, plan, lambda sid: built[sid].open))
         if isinstance(node, TorchCheck):
             return Lowered(_passing(nid, splits.check(nid, node, plan)))
+        if isinstance(node, ElasticSource):
+            return Lowered(_elastic(nid, node, plan), note="elastic mode: see the node's parameters")
         if isinstance(node, PackBatches):
             run, note = packing.runner(nid, plan)
             return Lowered(_passing(nid, run), note)
@@ -106,6 +110,26 @@ def _source(nid: str, node: IterSource) -> Runner:
             annotate(exc, label, nid)
             raise
         return resume.counted(ctx, nid, items, label)
+
+    return run
+
+
+def _elastic(nid: str, node: ElasticSource, plan: Plan) -> Runner:
+    splits.check_elastic(nid, node, plan)
+
+    def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
+        keys = list(node.keys())
+        counts = [node.counts(k) for k in keys]
+        worker, workers = splits.worker_info()
+        size = node.global_batch_size
+        order = elastic.schedule(
+            counts, node.seed, ctx.epoch, node.window, size, node.rank, node.world_size, worker, workers
+        )
+        start = resume.taken(ctx, nid)
+        done = [int(start["n"]) if start else 0]
+        wanted = itertools.islice(order, done[0], None)  # skipped by arithmetic: nothing is read for them
+        ctx.positions[nid] = lambda: {"n": done[0]} if done[0] else None
+        return _counting(elastic.samples(wanted, keys, node.fetch, node.window + 2), done)
 
     return run
 

@@ -87,6 +87,8 @@ def batches_of(loader):
 def test_breaking_early_in_epochs_1_2_3_and_resuming_each_time_finishes_each_epoch_exactly(tmp_path):
     from torchdata.stateful_dataloader import StatefulDataLoader
 
+    from squirrel_graph.checkpoint import StateMismatchError, merge_states
+
     sys.path.insert(0, str(SCRIPT.parent))
     from checkpoint_train import pipeline
 
@@ -109,82 +111,12 @@ def test_breaking_early_in_epochs_1_2_3_and_resuming_each_time_finishes_each_epo
         again = StatefulDataLoader(restarted, batch_size=None, num_workers=2)
         again.load_state_dict(state)
         assert head + batches_of(again) == full, f"epoch {epoch}, stopped after {stop}"
+        workers = [w["dataset_state"] for w in state["_snapshot"]["_worker_snapshots"].values()]
+        with pytest.raises(
+            StateMismatchError, match=r"1 rank\(s\) x 2 worker\(s\); no state for \(rank, worker\) \[\(0, 1\)\]"
+        ):
+            merge_states(workers[0])  # one worker's state does not cover the run
+        with pytest.raises(StateMismatchError, match="given twice"):
+            merge_states(workers, workers[0])
         epochs.append(full)
     assert epochs[0] != epochs[1] != epochs[2]  # set_epoch reshuffles
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank_main(rank, world, port, url, out_dir, stop):
-    import os
-    import pickle
-
-    import torch.distributed as dist
-    from torchdata.stateful_dataloader import StatefulDataLoader
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    from checkpoint_train import pipeline
-
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "GLOO_SOCKET_IFNAME": "lo"})
-    dist.init_process_group("gloo", rank=rank, world_size=world, init_method=f"tcp://127.0.0.1:{port}")
-    try:
-        loader = StatefulDataLoader(pipeline(url, by_rank=True), batch_size=None, num_workers=2)
-        head = []
-        for batch in loader:
-            head.append([int(s["i"]) for s in batch])
-            if len(head) == stop[rank]:
-                break
-        with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as f:
-            pickle.dump({"head": head, "state": loader.state_dict()}, f)
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.mark.slow
-def test_two_ranks_two_workers_checkpoint_merges_and_resumes_on_one_rank_with_two_or_four_workers(tmp_path):
-    import pickle
-    import warnings
-
-    import torch.multiprocessing as tmp
-    from torch.utils.data import DataLoader
-
-    from squirrel_graph.checkpoint import StateMismatchError, merge_states
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    from checkpoint_train import pipeline
-
-    url = str(tmp_path / "store")
-    write_store(url, n_shards=16, per_shard=8)
-    tmp.spawn(_rank_main, args=(2, _free_port(), url, str(tmp_path), (3, 1)), nprocs=2, join=True)
-    ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
-    consumed = [i for r in ranks for b in r["head"] for i in b]
-    assert len(consumed) == 4 * 5
-
-    missing = r"2 rank\(s\) x 2 worker\(s\); no state for \(rank, worker\) \[\(1, 0\)"
-    with pytest.raises(StateMismatchError, match=missing):
-        merge_states(ranks[0]["state"])  # one rank's states alone do not cover the run
-    merged = merge_states(ranks[0]["state"], ranks[1]["state"])
-    assert merged["resumable"] and len(merged["shares"]) == 4
-    # the whole epoch of the 2 x 2 run: every old share from its start, in this one process
-    start = pipeline(url, by_rank=True)
-    start.load_state_dict({**merged, "shares": [{**s, "position": None} for s in merged["shares"]]})
-    epoch = sorted(i for b in start for i in ids_of(b))
-    assert len(epoch) == len(set(epoch)) > 60 and set(consumed) <= set(epoch)
-    with pytest.raises(StateMismatchError, match="does not|twice"):
-        merge_states(ranks[0]["state"], ranks[0]["state"], ranks[1]["state"])
-
-    for workers in (2, 4):  # one rank now (no process group here), two or four DataLoader workers
-        dataset = pipeline(url, by_rank=True)
-        dataset.load_state_dict(merged)
-        with warnings.catch_warnings():
-            # torch warns when a loader asks for more workers than this 2-core machine has: 4 is the point here
-            warnings.filterwarnings("ignore", message=".*worker processes in total.*", category=UserWarning)
-            rest = [i for b in DataLoader(dataset, batch_size=None, num_workers=workers) for i in ids_of(b)]
-        assert sorted(consumed + rest) == epoch, f"{workers} workers: lost or duplicated samples"

@@ -1,8 +1,11 @@
 """``python -m squirrel_graph.demo``: write a sharded store, stream it through a pipeline, explain and time it.
 
 Generated samples are written to a messagepack store (the documented parallel write path), read back with
-``MessagepackDriver(url).get_iter()``, and run through maps, a filter, an async_map and batched. The demo prints
-``.explain()`` as text, writes the plan as SVG, and prints write and read throughput.
+``MessagepackDriver(url).get_iter()``, and run through maps, a filter, an async_map and batched, with a monitor
+after every stage. The demo prints ``.explain()`` as text and write and read throughput, streams the store through
+a DataLoader, and ends with the bottleneck view of the first run: the per-stage table of ``stream.stats()``, the
+plan as SVG drawn after the run (measured rates on the stages, the stage that bounds the pipeline in red) and the
+throughput of every stage over the run as a PNG.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +75,7 @@ def build(url: str):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--out", default="demo-output", help="folder for the store and plan.svg")
+    parser.add_argument("--out", default="demo-output", help="folder for the store, plan.svg and throughput.png")
     args = parser.parse_args(argv)
 
     out = Path(args.out)
@@ -86,10 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     stream = build(url).compile(monitor=True)  # a monitor after every physical stage, for stats()
-    explanation = stream.explain()
-    print(explanation)
-    svg = explanation.render(out / "plan.svg")
-    print(f"\nplan picture written to {svg}")
+    print(stream.explain())
 
     start = time.perf_counter()
     batches = items = 0
@@ -101,10 +102,22 @@ def main(argv: list[str] | None = None) -> None:
         f"read {args.items} samples and kept {items} in {batches} batches in {elapsed:.2f} s: "
         f"{args.items / elapsed:,.0f} samples/s read, {items / elapsed:,.0f} kept items/s"
     )
-    print("\nper-stage stats of that run (what left each stage):")
-    for stage, s in stream.stats().items():
-        print(f"  {stage:<70.70} {s['items']:>7} items {s['items/s']:>12,.0f} items/s {s['MB/s']:>8} MB/s")
     stream_to_dataloader(url, args.items)
+    show_bottleneck(stream, out)
+
+
+def show_bottleneck(stream: Any, out: Path) -> None:
+    """The first run seen stage by stage: the stats table, the plan drawn after the run, throughput over time."""
+    from matplotlib.figure import Figure  # not pyplot: a file, whatever backend the terminal has
+
+    stats = stream.stats()
+    print("\nper-stage stats of the first run (what left each stage; own: the time spent in the stage itself):")
+    print(stats)
+    svg = stream.explain().render(out / "plan.svg")  # after the run: measured rates, the slowest stage in red
+    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    stats.plot(figure.subplots())
+    figure.savefig(out / "throughput.png", dpi=120)
+    print(f"\nplan picture (after the run) written to {svg}, throughput over time to {out / 'throughput.png'}")
 
 
 def image_and_label(sample: dict) -> dict:

@@ -61,3 +61,20 @@ def test_unoptimized_explain_says_no_pass_ran():
     text = str(stream().compile(optimize=False).explain())
     assert "compile(optimize=False): no pass ran" in text
     assert "== Physical plan (7 stages) ==" in text
+
+
+def slow_add_one(x):
+    import time
+
+    time.sleep(0.001)
+    return x + 1
+
+
+def test_text_after_a_run_names_the_stage_that_bounds_the_pipeline():
+    stream = IterableSource(range(200)).map(times_two).async_map(slow_add_one, max_workers=1).batched(5)
+    stream = stream.compile(monitor=True, monitor_every=1)
+    assert len(stream.collect()) == 40
+    measured = str(stream.explain()).split("== Measured in the latest run")[1].split("\n==")[0]
+    line = next(x for x in measured.splitlines() if x.startswith("  async_map(slow_add_one):"))
+    assert "of the run in it" in line
+    assert "  bounds the pipeline: async_map(slow_add_one) (" in measured

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +301,63 @@ def test_stats_report_exact_items_seconds_and_rates(every):
     idle = IterableSource([]).monitor(lambda m: None, every=every, clock=ArrayClock.read)
     assert idle.collect() == []
     assert idle.stats() == {"monitor": {"items": 0, "seconds": 0.0, "items/s": 0.0, "MB/s": 0.0}}
+
+
+def test_the_series_is_bounded_and_spans_the_whole_run():
+    from squirrel_graph.runtime.monitoring import SERIES_POINTS, MonitorStats
+
+    stats = MonitorStats("m")
+    for i in range(1, 100_001):
+        stats.items = i
+        stats.sample(i * 0.001)
+        assert len(stats.series) < SERIES_POINTS
+    stats.sample(100.0, last=True)
+    times = [t for t, _ in stats.series]
+    assert times == sorted(times) and times[0] < 1.0 and stats.series[-1] == (100.0, 100_000)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) < 4 * 100.0 / SERIES_POINTS  # spread over the run, not bunched at its start
+
+
+def probe_loop(probe, items, upstream_s=0.0, hook=True):
+    """What a generated loop does around a probe that ends its stage (with the resumed() hook, or without)."""
+    due = probe.due
+    for item in items:
+        time.sleep(upstream_s)  # the upstream producing the item
+        due -= 1
+        if not due:
+            due = probe(item)
+            yield item
+            if hook:
+                probe.resumed()
+            continue
+        yield item
+    probe.finish(due)
+
+
+def test_a_probe_samples_the_upstream_wait_at_its_calls_only():
+    from squirrel_graph.graph import Monitor
+    from squirrel_graph.runtime.monitoring import MonitorProbe
+
+    node = Monitor(every=1000, auto=True, prefix="stage: ")
+    probe = MonitorProbe(node, "1:stage.monitor", None)
+    start = time.perf_counter()
+    assert sum(1 for _ in probe_loop(probe, range(300), upstream_s=0.001)) == 300
+    wall = time.perf_counter() - start
+    stats = probe.stats
+    assert stats.items == 300 and probe.hooked is True and stats.waits >= 10
+    assert 0.9 * 0.3 <= stats.upstream_seconds <= 1.2 * wall  # at least 1 ms per item upstream, and the run
+    assert len(stats.series) >= 3 and stats.series[-1][1] == 300
+
+    unhooked = MonitorProbe(node, "2:stage.monitor", None)
+    assert sum(1 for _ in probe_loop(unhooked, range(300), hook=False)) == 300
+    assert unhooked.hooked is False and unhooked.stats.waits == 0 and unhooked.stats.upstream_seconds is None
+
+
+def test_per_item_monitors_sample_the_upstream_wait_at_every_report():
+    stream = IterableSource(range(300)).map(slow_double).monitor(lambda m: None, every=1, window_size=10)
+    assert len(stream.collect()) == 300
+    stats = stream.__dict__["_last_state"][0]
+    (monitor,) = [s for s in stats.values() if hasattr(s, "as_dict")]
+    assert monitor.waits == 300 - 10  # one per report after the window filled: per item
+    # every item waited for its 0.5 ms sleep upstream; nothing else ran, so the waits are most of the run
+    assert 300 * 0.0005 * 0.9 <= monitor.upstream_seconds <= (monitor.last - monitor.start) * 1.2

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 from squirrel_graph.compiler import Compiled
+from squirrel_graph.explain.svg import build_graph, dedupe_note, numba_line, responsive
 from squirrel_graph.graph import Fused, Plan
 from squirrel_graph.runtime.packing import pack_hints
 
@@ -66,37 +66,43 @@ class Explanation:
         """Changes that would make this stream faster without changing its items (e.g. ``pack=True``)."""
         return pack_hints(self.compiled.optimized)
 
-    def _stages(self) -> tuple[str, ...]:
+    def selected(self) -> tuple[str, ...]:
+        """The plans this explanation shows: all three, or the one ``stage=`` asked for."""
         return STAGES if self.stage is None else (self.stage,)
 
     # ------------------------------------------------------------------ text
     def __str__(self) -> str:
         c = self.compiled
         out: list[str] = []
-        if "logical" in self._stages():
+        if "logical" in self.selected():
             out += [f"== Logical plan ({len(c.logical)} nodes) =="] + _plan_lines(c.logical)
-        if "optimized" in self._stages():
+        if "optimized" in self.selected():
             notes = _split_notes(c.rewrites)
             out += [f"== Optimized plan ({len(c.optimized)} nodes) =="] + _plan_lines(c.optimized, notes)
-        if "physical" in self._stages():
+        if "physical" in self.selected():
             stages = c.physical.stages
             out.append(f"== Physical plan ({len(stages)} stage{'s' if len(stages) != 1 else ''}) ==")
             for i, s in enumerate(stages):
                 ins = ", ".join(f"#{stages.index(x)}" for x in s.inputs)
                 feeds = f"  <- {ins}" if ins else ""
-                note = f"\n      {s.note}" if s.note else ""
+                note = dedupe_note(s.name, s.note or "")
+                note = f"\n      {note}" if note else ""
                 out.append(f"  #{i} [{s.backend}] {s.name}  (nodes {', '.join(s.node_ids)}){feeds}{note}")
         if self.stats:
             out.append("== Measured in the latest run (what reached each monitor) ==")
+            share = getattr(self.stats, "share", lambda name: None)
             for name, s in self.stats.items():
+                own = f", {share(name):.0%} of the run in it" if share(name) is not None else ""
                 out.append(
-                    f"  {name}: {s['items']} items in {s['seconds']:.3f} s, {s['items/s']:,} items/s, {s['MB/s']} MB/s"
+                    f"  {name}: {s['items']} items in {s['seconds']:.3f} s, {s['items/s']:,} items/s, "
+                    f"{s['MB/s']} MB/s{own}"
                 )
+            summary = getattr(self.stats, "summary", None)
+            if summary is not None and summary():
+                out.append(f"  {summary()}")
         if self.numba:
             out.append("== numba, in the latest run ==")
-            for s in self.numba:
-                why = f": {s.reason}" if s.reason else ""
-                out.append(f"  {s.label}: {s.mode}{why} (compile {s.compile_seconds:.2f} s, {s.compilations} new)")
+            out += [f"  {numba_line(s)}" for s in self.numba]
         hints = self.hints
         if hints:
             out.append("== Hints ==")
@@ -117,27 +123,12 @@ class Explanation:
 
     # ------------------------------------------------------------------ graphviz
     def to_graphviz(self) -> Any:
-        """A ``graphviz.Digraph`` with one cluster per plan, fused nodes grouped, rewrites as a note."""
-        import graphviz
-
-        c = self.compiled
-        g = graphviz.Digraph("plan", graph_attr={"rankdir": "TB", "fontname": "Helvetica", "compound": "true"})
-        g.attr("node", shape="box", style="rounded,filled", fillcolor="white", fontname="Helvetica", fontsize="10")
-        if "logical" in self._stages():
-            _add_plan(g, c.logical, "L", "Logical plan")
-        if "optimized" in self._stages():
-            _add_plan(g, c.optimized, "O", "Optimized plan", _split_notes(c.rewrites))
-        if "physical" in self._stages():
-            _add_physical(g, c.physical, self.stats)
-        notes = [self.pipeline_line(), *(f"hint: {h}" for h in self.hints)]
-        notes += [str(r) for r in c.rewrites] or ["(no rewrites)"]
-        wrapped = [line for n in notes for line in textwrap.wrap(n, 100, subsequent_indent="    ")]
-        text = "\\l".join(_escape(n) for n in wrapped) + "\\l"
-        g.node("rewrites", label=f"Rewrites\\l{text}", shape="note", fillcolor="lightyellow", fontsize="9")
-        return g
+        """A ``graphviz.Digraph``: the plans as columns (fused runs as one box, inserted monitors as the rates on
+        the stages they watch), the notes below; see :mod:`squirrel_graph.explain.svg`."""
+        return build_graph(self)
 
     def _svg(self) -> str:
-        return self.to_graphviz().pipe(format="svg").decode("utf-8")
+        return responsive(self.to_graphviz().pipe(format="svg").decode("utf-8"))
 
     def _repr_svg_(self) -> str:
         return self._svg()
@@ -154,59 +145,8 @@ class Explanation:
             path.write_text(str(self) + "\n", encoding="utf-8")
         elif fmt in ("dot", "gv"):
             path.write_text(self.to_graphviz().source, encoding="utf-8")
+        elif fmt == "svg":
+            path.write_text(self._svg(), encoding="utf-8")
         else:
             path.write_bytes(self.to_graphviz().pipe(format=fmt))
         return path
-
-
-def _gid(prefix: str, nid: str) -> str:
-    """A graphviz node name (a ':' in a name would be read as a port)."""
-    return f"{prefix}_{nid.replace(':', '_')}"
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\<").replace(">", "\\>")
-
-
-def _add_plan(g: Any, plan: Plan, prefix: str, title: str, notes: dict[str, str] | None = None) -> None:
-    with g.subgraph(name=f"cluster_{prefix}") as sub:
-        sub.attr(label=title, style="rounded", color="gray50")
-        for nid, node in plan.items():
-            if isinstance(node, Fused):
-                with sub.subgraph(name=f"cluster_{_gid(prefix, nid)}") as fused:
-                    fused.attr(label=f"fused stage {nid}", style="rounded,filled", fillcolor="lightblue", color="blue")
-                    for sub_id, member in zip(node.node_ids, node.nodes):
-                        fused.node(_gid(prefix, sub_id), _escape(f"{sub_id}\n{member.label()}"))
-                    for a, b in zip(node.node_ids, node.node_ids[1:]):
-                        fused.edge(_gid(prefix, a), _gid(prefix, b))
-            elif notes and nid in notes:  # a split: where it landed and why
-                why = "\n".join(textwrap.wrap(notes[nid], 60))
-                sub.node(_gid(prefix, nid), _escape(f"{nid}\n{node.label()}\n{why}"), fillcolor="orange", fontsize="9")
-            else:
-                sub.node(_gid(prefix, nid), _escape(f"{nid}\n{node.label()}"))
-        for u, v in plan.graph.edges():
-            sub.edge(_tail(plan, prefix, u), _head(plan, prefix, v))
-
-
-def _tail(plan: Plan, prefix: str, nid: str) -> str:
-    node = plan.node(nid)
-    return _gid(prefix, node.node_ids[-1]) if isinstance(node, Fused) else _gid(prefix, nid)
-
-
-def _head(plan: Plan, prefix: str, nid: str) -> str:
-    node = plan.node(nid)
-    return _gid(prefix, node.node_ids[0]) if isinstance(node, Fused) else _gid(prefix, nid)
-
-
-def _add_physical(g: Any, physical: Any, stats: dict[str, Any]) -> None:
-    with g.subgraph(name="cluster_P") as sub:
-        sub.attr(label="Physical stages", style="rounded", color="gray50")
-        for i, s in enumerate(physical.stages):
-            color = "lightblue" if len(s.node_ids) > 1 else "white"
-            note = f"\n({s.note})" if s.note else ""
-            measured = stats.get(s.name)  # the monitor after this stage, in the latest run
-            if measured:
-                note += f"\nmeasured: {measured['items/s']:,} items/s"
-            sub.node(_gid("P", s.sid), _escape(f"#{i} [{s.backend}]\n{s.name}{note}"), fillcolor=color)
-            for inp in s.inputs:
-                sub.edge(_gid("P", inp.sid), _gid("P", s.sid))

@@ -111,6 +111,10 @@ def generate(nodes: tuple[Node, ...], node_ids: tuple[str, ...], inline: bool = 
             emit(f"{pad}_d{i} -= 1", i)
             emit(f"{pad}if not _d{i}:", i)
             emit(f"{pad}    _d{i} = _p{i}(_x)", i)
+            if i == len(body) - 1 and batched is None:  # it ends the loop: the probe times the wait for the next item
+                emit(f"{pad}    yield _x", i)
+                emit(f"{pad}    _p{i}.resumed()", i)
+                emit(f"{pad}    continue", i)
         else:  # pragma: no cover - fuse_maps only builds runs of the kinds above
             raise TypeError(f"cannot generate a fused loop for {node.label()}")
     pad = "    " * depth

@@ -113,13 +113,12 @@ class Composable(Resumable):
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Per monitor (every stage with ``compile(monitor=...)``), for the latest run in this process, so far:
-        items seen, seconds since the run started, items/s and MB/s of what reached it."""
-        last = self.__dict__.get("_last_state")
-        if last is None:
-            return {}
-        found = [(nid, s) for nid, s in last[0].items() if hasattr(s, "as_dict")]
-        found.sort(key=lambda entry: int(entry[0].split(":", 1)[0].split(".", 1)[0]))  # source first
-        return {s.label: s.as_dict() for _, s in found}
+        items seen, seconds since the run started, items/s and MB/s of what reached it. A dict that prints as a
+        table, shows as one in Jupyter, ``.plot()``-s throughput over time and names the ``.bound``-ing stage."""
+        from squirrel_graph.explain.stats_view import stage_stats
+
+        last, cached = self.__dict__.get("_last_state"), self.__dict__.get("_compiled_cache")
+        return stage_stats(last[0] if last else {}, cached[1].optimized if cached else None)
 
     def explain(self, stage: str | None = None) -> Any:
         """The logical, optimized and physical plans and every rewrite with its reason (text and graphviz); it reads

@@ -189,9 +189,17 @@ def _kind(item: Any) -> str | None:
 
 
 def _reason(exc: BaseException) -> str:
-    """The informative part of a numba error: its first two non-empty lines."""
+    """The informative part of a numba error, whole (never cut inside a sentence): its first two distinct lines,
+    the line after them when the second ends with ``:`` (the signature numba could not type, ``>>> f(int64)``),
+    and the first ``TypingError:`` line of the candidates' explanations, when there is one."""
     lines = list(dict.fromkeys(line.strip() for line in str(exc).splitlines() if line.strip()))  # distinct
-    return " ".join(lines[:2])[:300] if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    keep = lines[:2]
+    if keep[-1].endswith(":") and len(lines) > 2:
+        keep.append(lines[2])
+    typing = next((line for line in lines[len(keep) :] if line.startswith("TypingError:")), None)
+    return " ".join(keep + ([f"({typing})"] if typing else []))
 
 
 def _fall_back(state: NumbaState, reason: str) -> None:

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_INSTALL := $(PY) -m pip install -c constraints.txt
 
-.PHONY: demo test lint unit docs install graphviz java bench bench-squirrel-core deliberate-bugs mutation clean
+.PHONY: demo test lint unit docs install graphviz java bench bench-squirrel-core deliberate-bugs mutation clean notebooks
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -32,8 +32,13 @@ install: $(STAMP) graphviz java
 demo: install
 	$(PY) -m squirrel_graph.demo
 
+# Execute every notebook and store it with its outputs (review `git diff notebooks/` before committing);
+# tests/test_notebooks.py fails when a notebook's stored outputs no longer match a fresh run.
+notebooks: install
+	$(PY) notebooks/execute.py
+
 lint: install
-	$(PY) -m ruff check squirrel_graph optimizers tests benchmarks docs
+	$(PY) -m ruff check squirrel_graph optimizers tests benchmarks docs notebooks/execute.py
 
 unit: install
 	SQUIRREL_GRAPH_REQUIRE_EXTRAS=1 $(PY) -m pytest

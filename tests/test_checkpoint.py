@@ -397,3 +397,27 @@ def test_equalize_resumes_inside_its_padding_passes(monkeypatch, mode):
 
     full = check_every_position(make)
     assert full == ([3, 6] if mode == "drop" else [3, 6, 3])  # rank 2 of 3 holds 2 and 5; ranks 0 and 1 hold 3
+
+
+def test_explain_says_where_a_loaded_state_resumes_and_what_replays(tmp_path):
+    url = write_store(str(tmp_path / "s"), n_shards=6, per_shard=5)
+
+    def make():
+        return MessagepackDriver(url).get_iter(max_workers=1).shuffle(4, seed=1).map(add_i).batched(3)
+
+    stream = make()
+    it = iter(stream)
+    for _ in range(4):
+        next(it)
+    resumed = make()
+    assert "== Resume" not in str(resumed.explain())  # nothing loaded: nothing to say
+    resumed.load_state_dict(stream.state_dict())
+    text = str(resumed.explain())
+    section = text[text.index("== Resume") :].split("\n== ")[0]
+    position = stream.state_dict()["position"]
+    shuffle = position  # the batched loop passes the shuffle's position on
+    assert f"replays {shuffle['emitted']} picks from the seed" in section
+    assert f"#{shuffle['from']}..#{shuffle['pulled'] - 1}" in section
+    skip = shuffle["up"]["skip"]
+    assert f"skips its first {skip} element(s) before any user function" in section
+    assert f"[0:keys]: skips its first {shuffle['up']['item']['n']} item(s) without reading them" in section

@@ -44,6 +44,7 @@ class Explanation:
         stage: str | None = None,
         stats: dict[str, Any] | None = None,
         numba: list[Any] | None = None,
+        resume: list[str] | None = None,
     ) -> None:
         if stage is not None and stage not in STAGES:
             raise ValueError(f"explain(stage=...): expected one of {STAGES} or None, got {stage!r}")
@@ -51,6 +52,7 @@ class Explanation:
         self.stage = stage
         self.stats = stats or {}  # measured by monitors in the latest run, if any
         self.numba = numba or []  # what the numba stages did in the latest run
+        self.resume = resume or []  # where the next run resumes, for a stream with a loaded state
 
     # ------------------------------------------------------------------ data
     @property
@@ -88,6 +90,9 @@ class Explanation:
                 note = dedupe_note(s.name, s.note or "")
                 note = f"\n      {note}" if note else ""
                 out.append(f"  #{i} [{s.backend}] {s.name}  (nodes {', '.join(s.node_ids)}){feeds}{note}")
+        if self.resume:
+            out.append("== Resume (the next run continues from the loaded state) ==")
+            out += [f"  {line}" for line in self.resume]
         if self.stats:
             out.append("== Measured in the latest run (what reached each monitor) ==")
             share = getattr(self.stats, "share", lambda name: None)

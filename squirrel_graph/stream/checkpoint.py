@@ -16,7 +16,7 @@ from typing import Any
 from squirrel_graph.errors import SquirrelGraphError
 from squirrel_graph.graph import Equalize, Node, Plan, Split
 from squirrel_graph.runtime.resume import find_not_resumable
-from squirrel_graph.stream.resumed_runs import MergedRun, share_key, topology
+from squirrel_graph.stream.resumed_runs import MergedRun, assigned, share_key, topology
 
 FORMAT = "squirrel_graph.stream_state"
 VERSION = 1
@@ -102,6 +102,28 @@ class Resumable:
             ctx, output = run
             position, epoch = plain(ctx.positions[output]()), ctx.epoch
         return _state(stages, epoch, position, find_not_resumable(position), compiled.logical)
+
+    def _resume_lines(self) -> list[str]:
+        """Where the next run resumes, if a state is loaded (for ``explain()``); empty otherwise."""
+        from squirrel_graph.runtime.resume_view import describe
+        from squirrel_graph.stream.planning import compiled_for
+
+        state = self.__dict__.get("_pending_resume")
+        if state is None:
+            return []
+        compiled = compiled_for(self)
+        if state.get("shares") is None:
+            epoch = state.get("epoch")
+            return [f"epoch {epoch if epoch is not None else '(not set)'}"] + describe(compiled.physical, compiled.optimized, state["position"])
+        mine = assigned(state["shares"], topology(compiled.logical))
+        lines = [f"a merged state of {len(state['shares'])} share(s); this process resumes {len(mine)} of them"]
+        for share in mine:
+            lines.append(f"share of rank {share['rank']}, worker {share['worker']}:")
+            if share.get("done"):
+                lines.append("  finished")
+                continue
+            lines += [f"  {line}" for line in describe(compiled.physical, compiled.optimized, share.get("position"))]
+        return lines
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Make the next run of this stream continue where ``state`` (from :meth:`state_dict`) was taken.

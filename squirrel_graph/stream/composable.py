@@ -128,7 +128,7 @@ class Composable(Resumable):
 
         last = self.__dict__.get("_last_state")
         numba = [s for s in last[0].values() if hasattr(s, "compile_seconds")] if last else []
-        return Explanation(compiled_for(self), stage, self.stats(), numba)
+        return Explanation(compiled_for(self), stage, self.stats(), numba, self._resume_lines())
 
     def __iter__(self) -> Iterator[Any]:
         from squirrel_graph.stream.planning import open_stream

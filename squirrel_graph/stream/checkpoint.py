@@ -114,7 +114,8 @@ class Resumable:
         compiled = compiled_for(self)
         if state.get("shares") is None:
             epoch = state.get("epoch")
-            return [f"epoch {epoch if epoch is not None else '(not set)'}"] + describe(compiled.physical, compiled.optimized, state["position"])
+            where = describe(compiled.physical, compiled.optimized, state["position"])
+            return [f"epoch {epoch if epoch is not None else '(not set)'}", *where]
         mine = assigned(state["shares"], topology(compiled.logical))
         lines = [f"a merged state of {len(state['shares'])} share(s); this process resumes {len(mine)} of them"]
         for share in mine:

@@ -200,7 +200,8 @@ def test_explain_shows_the_packing_stage_and_hints_at_it_where_it_would_apply():
     assert "== Hints ==" not in text
     hinted = source.batched(2).prefetch(2).to_torch_iterable().explain()
     assert "batched(2) without collation_fn; to_torch_iterable(pack=True) would send" in str(hinted)
-    assert "hint: " in hinted.to_graphviz().source
+    picture = hinted.to_graphviz().source  # the notes box under the plans lists the hint
+    assert "<B>Hints</B>" in picture and "to_torch_iterable(pack=True) would send" in picture
     for no_hint in (source.batched(2, collation_fn=list).to_torch_iterable(), source.to_torch_iterable()):
         assert "== Hints ==" not in str(no_hint.explain())
 

@@ -11,7 +11,9 @@ buffered ones and goes on.
 
 from __future__ import annotations
 
+import heapq
 import random
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,7 +26,7 @@ PULLED, EMITTED, DRAINING, ENDED = range(4)
 
 
 def _pick(buf: list[Any], rng: random.Random) -> Any:
-    k = rng.randint(0, len(buf) - 1)
+    k = rng._randbelow(len(buf))  # what rng.randint(0, len(buf) - 1) draws (squirrel-core's call), without its checks
     item = buf[k]
     buf[k] = buf[-1]
     buf.pop()
@@ -67,21 +69,48 @@ def shuffled(
 
 
 class _Shadow:
-    """The shuffle run over item numbers: which numbers are buffered after ``e`` items were emitted."""
+    """The shuffle run over item numbers: which numbers are buffered after ``e`` items were emitted, and the oldest
+    of them in O(log n) per item (a heap with lazy deletion), so asking for a position after every item (a
+    read-ahead stage downstream does) stays cheap whatever the buffer size."""
 
     def __init__(self, rng_state: Any, bufsize: int, initial: int) -> None:
         self.rng = random.Random()
         self.rng.setstate(rng_state)
+        self.bufsize, self.initial = bufsize, initial
         self.buf: list[int] = []
         self.c = [0, 0, 0, 0]
         self.limit: list[int | None] = [None]
-        self.run = shuffled(self._numbers(), self.buf, self.rng, self.c, bufsize, initial)
+        self.heap: list[int] = []
+        self.gone: set[int] = set()
+        self.run = self._run()
 
-    def _numbers(self) -> Iterator[int]:
-        i = 0
-        while self.limit[0] is None or i < self.limit[0]:
-            yield i
-            i += 1
+    def _run(self) -> Iterator[None]:
+        """``shuffled`` step for step (the same random calls) on item numbers, keeping the heap."""
+        buf, c, rng, heap = self.buf, self.c, self.rng, self.heap
+
+        def pull() -> bool:
+            if self.limit[0] is not None and c[PULLED] >= self.limit[0]:
+                return False
+            n = c[PULLED]
+            c[PULLED] += 1
+            buf.append(n)
+            heapq.heappush(heap, n)
+            return True
+
+        def pick() -> None:
+            c[EMITTED] += 1
+            self.gone.add(_pick(buf, rng))
+
+        while pull():
+            if len(buf) < self.bufsize and not pull():
+                c[ENDED] = 1
+            if len(buf) >= self.initial:
+                pick()
+                yield
+        c[DRAINING] = c[ENDED] = 1
+        while buf:
+            pick()
+            yield
 
     def advance(self, emitted: int, pulled: int, ended: bool) -> None:
         if ended:
@@ -89,25 +118,30 @@ class _Shadow:
         while self.c[EMITTED] < emitted:
             next(self.run)
 
+    def oldest(self) -> int | None:
+        heap, gone = self.heap, self.gone
+        while heap and heap[0] in gone:
+            gone.discard(heapq.heappop(heap))
+        return heap[0] if heap else None
+
 
 class _Snapshots:
     """Input positions before every ``every``-th pull, pruned to those a position can still need."""
 
     def __init__(self, every: int, first: tuple[int, Any]) -> None:
         self.every = every
-        self.taken = [first]
+        self.taken: deque[tuple[int, Any]] = deque([first])
 
     def before(self, n: int, at: Any) -> None:
         self.taken.append((n, at))
 
     def at_or_before(self, n: int) -> tuple[int, Any]:
-        best = self.taken[0]
-        for entry in self.taken:
-            if entry[0] > n:
-                break
-            best = entry
-        self.taken = [e for e in self.taken if e[0] >= best[0]]  # older ones can never be needed again
-        return best
+        """The latest snapshot at or before item ``n``; older ones can never be needed again (the oldest buffered
+        item only moves forward) and are dropped."""
+        taken = self.taken
+        while len(taken) > 1 and taken[1][0] <= n:
+            taken.popleft()
+        return taken[0]
 
 
 def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, seed: Any) -> Iterator[Any]:
@@ -156,7 +190,8 @@ def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, 
         if c[EMITTED] == opened_at:
             return start
         shadow.advance(c[EMITTED], c[PULLED], bool(c[ENDED]))
-        oldest = min(shadow.buf) if shadow.buf else c[PULLED]
+        oldest = shadow.oldest()
+        oldest = c[PULLED] if oldest is None else oldest
         first, at = snaps.at_or_before(oldest)
         return {"pulled": c[PULLED], "emitted": c[EMITTED], "ended": bool(c[ENDED]), "from": first, "up": at}
 

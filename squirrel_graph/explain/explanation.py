@@ -45,6 +45,7 @@ class Explanation:
         stats: dict[str, Any] | None = None,
         numba: list[Any] | None = None,
         resume: list[str] | None = None,
+        tuned: list[str] | None = None,
     ) -> None:
         if stage is not None and stage not in STAGES:
             raise ValueError(f"explain(stage=...): expected one of {STAGES} or None, got {stage!r}")
@@ -53,6 +54,7 @@ class Explanation:
         self.stats = stats or {}  # measured by monitors in the latest run, if any
         self.numba = numba or []  # what the numba stages did in the latest run
         self.resume = resume or []  # where the next run resumes, for a stream with a loaded state
+        self.tuned = tuned or []  # what the "auto" stages chose in the latest run
 
     # ------------------------------------------------------------------ data
     @property
@@ -105,6 +107,9 @@ class Explanation:
             summary = getattr(self.stats, "summary", None)
             if summary is not None and summary():
                 out.append(f"  {summary()}")
+        if self.tuned:
+            out.append("== Autotuned in the latest run ==")
+            out += [f"  {line}" for line in self.tuned]
         if self.numba:
             out.append("== numba, in the latest run ==")
             out += [f"  {numba_line(s)}" for s in self.numba]

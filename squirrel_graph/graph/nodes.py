@@ -152,7 +152,7 @@ class Fetch(Node):
 
     @property
     def parallel(self) -> bool:
-        return self.max_workers is None or self.max_workers > 1
+        return self.max_workers is None or self.max_workers == "auto" or self.max_workers > 1
 
     def label(self) -> str:
         return f"fetch({self.store})"

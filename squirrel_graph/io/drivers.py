@@ -20,7 +20,7 @@ from squirrel_graph.io.bounded import is_async, read_within
 from squirrel_graph.io.serialization import JsonSerializer, MessagepackSerializer, SquirrelSerializer
 from squirrel_graph.io.store_listing import StoreListing, list_on_rank0
 from squirrel_graph.stream.composable import Composable, Stage
-from squirrel_graph.stream.validate import check_int, check_kwargs, check_seconds
+from squirrel_graph.stream.validate import check_auto_int, check_int, check_kwargs, check_seconds
 
 if TYPE_CHECKING:
     from squirrel_graph.io.catalog import Catalog
@@ -217,7 +217,7 @@ class MapDriver(Driver, ABC):
         ``fetch_timeout`` (seconds per attempt, None: no limit), ``fetch_retries`` and ``fetch_backoff`` override
         the driver's settings for this stream; see the driver's constructor.
         """
-        max_workers = check_int("get_iter", "max_workers", max_workers, -(2**31), allow_none=True)
+        max_workers = check_auto_int("get_iter", "max_workers", max_workers, -(2**31), allow_none=True)
         prefetch_buffer = check_int("get_iter", "prefetch_buffer", prefetch_buffer, -(2**31))
         shuffle_key_buffer = check_int("get_iter", "shuffle_key_buffer", shuffle_key_buffer, 0, allow_none=True)
         shuffle_item_buffer = check_int("get_iter", "shuffle_item_buffer", shuffle_item_buffer, 0, allow_none=True)
@@ -255,7 +255,8 @@ class MapDriver(Driver, ABC):
                 )
         workers = max_workers
         default_workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
-        buffer = prefetch_buffer if prefetch_buffer > 0 else (workers if workers and workers > 1 else default_workers)
+        fixed = isinstance(workers, int) and workers > 1  # "auto": the tuner sets the keys in flight
+        buffer = prefetch_buffer if prefetch_buffer > 0 else (workers if fixed else default_workers)
         fetch, read, decode, timeout = self._fetchers(get_kwargs, timeout)
         fetch, read, decode = self._bound_fetchers(keys, fetch, read, decode)
         node = Fetch(

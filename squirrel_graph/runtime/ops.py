@@ -269,8 +269,12 @@ def async_map_(
     node_id: str,
     position: Callable[[], Any] | None = None,
     box: list[Any] | None = None,
+    tuner: Any = None,
 ) -> Iterator[Any]:
     """``fn`` over the items on a pool, at most ``buffer`` in flight, results yielded in input order.
+
+    With a ``tuner`` (``max_workers="auto"``, see :mod:`squirrel_graph.runtime.autotune`) the pool's threads and
+    the items in flight (twice the threads) follow the tuner's value as it climbs.
 
     With ``position`` (the input's position function) each item in flight keeps the input's position after it,
     and ``box[0]`` is set to the one of the result handed over last (see :mod:`squirrel_graph.runtime.resume`).
@@ -280,7 +284,13 @@ def async_map_(
     ``KeyboardInterrupt`` (Ctrl-C), which never waits for a task in flight. A user's executor is never shut down.
     """
     own = executor is None
+    if tuner is not None and own:
+        max_workers, buffer = tuner.value, 2 * tuner.value
+    elif max_workers == "auto":  # tuned only on our own pool: a user's executor or a dask client sizes itself
+        max_workers = None
     pool = TaskPool(max_workers, buffer, f"squirrel_graph pool {node_id}") if own else executor
+    if tuner is not None and own:
+        pool.resize(tuner.value)
     submit = _dask_submit(pool) if not own and is_dask_client(pool) else pool.submit
     pending: deque[Any] = deque()
     upstream_error: BaseException | None = None
@@ -300,7 +310,10 @@ def async_map_(
                 fut, after = pending.popleft()
                 if box is not None:
                     box[0] = after
-                yield _result(fut, stage, node_id)
+                result = _result(fut, stage, node_id)
+                if tuner is not None and own:
+                    buffer = _tuned(tuner, pool, result)
+                yield result
         while pending:
             fut, after = pending.popleft()
             if box is not None:
@@ -319,6 +332,23 @@ def async_map_(
                 fut.cancel()
 
 
+def _tuned(tuner: Any, pool: TaskPool, result: Any) -> int:
+    """Count a delivered result, follow the tuner's value; the items in flight allowed from now on."""
+    if tuner.item_bytes is None:
+        _size_for(tuner, result)
+    tuner.delivered()
+    pool.resize(tuner.value)
+    return 2 * tuner.value
+
+
+def _size_for(tuner: Any, item: Any) -> None:
+    """Tell a tuner the size of the items its stage holds (measured on the first one): it caps the knob."""
+    try:
+        tuner.sized(getsize(item))
+    except Exception:  # an item pickle cannot size: no cap from it
+        tuner.sized(1)
+
+
 def _is_interrupt(exc: BaseException) -> bool:
     """Ctrl-C or ``sys.exit()`` unwinding a stage (not an error, not a ``close()``): release without waiting."""
     return not isinstance(exc, (Exception, GeneratorExit))
@@ -334,8 +364,10 @@ def prefetch_(
     node_id: str,
     position: Callable[[], Any] | None = None,
     box: list[Any] | None = None,
+    tuner: Any = None,
 ) -> Iterator[Any]:
-    """The input's items, read ahead by a background thread that keeps up to ``n`` of them ready.
+    """The input's items, read ahead by a background thread that keeps up to ``n`` of them ready (with a
+    ``tuner``, ``prefetch("auto")``: the tuner's value, granted as it climbs).
 
     Memory is bounded (``n`` items queued, one more in the reader's hands). An error of the input reaches the
     consumer after the items before it, with the stage named. When the consumer stops (end, ``break``, error,
@@ -344,7 +376,8 @@ def prefetch_(
     """
     ready: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()  # (item, input position) or (_DONE, error)
     slots: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per free place in ``ready``
-    for _ in range(n):
+    granted = tuner.value if tuner is not None else n
+    for _ in range(granted):
         slots.put(None)
     stop: list[bool] = []  # non-empty once the consumer has gone (read without a lock)
 
@@ -388,6 +421,13 @@ def prefetch_(
             free(None)
             if box is not None:
                 box[0] = extra
+            if tuner is not None:
+                if tuner.item_bytes is None:
+                    _size_for(tuner, item)
+                tuner.delivered()
+                while granted < tuner.value:  # the tuner grew the buffer: more places for the reader
+                    granted += 1
+                    free(None)
             yield item
     except BaseException as exc:
         interrupted = _is_interrupt(exc)

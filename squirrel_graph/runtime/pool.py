@@ -106,6 +106,10 @@ class TaskPool:
             self._start_worker()
         return task
 
+    def resize(self, max_workers: int) -> None:
+        """Let up to ``max_workers`` threads run (an autotuned stage grows its pool; threads never stop early)."""
+        self._cap = max(1, max_workers)
+
     def _start_worker(self) -> None:
         name = f"{self._name}-{len(self._threads)}"
         thread = threading.Thread(target=_work, args=(self._tasks, self), name=name, daemon=True)

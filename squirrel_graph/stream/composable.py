@@ -37,7 +37,7 @@ from squirrel_graph.graph import (
     ZipIndex,
 )
 from squirrel_graph.stream.checkpoint import Resumable
-from squirrel_graph.stream.validate import check_callable, check_int, check_rng, check_seed
+from squirrel_graph.stream.validate import check_auto_int, check_callable, check_int, check_rng, check_seed
 
 
 class Composable(Resumable):
@@ -128,7 +128,8 @@ class Composable(Resumable):
 
         last = self.__dict__.get("_last_state")
         numba = [s for s in last[0].values() if hasattr(s, "compile_seconds")] if last else []
-        return Explanation(compiled_for(self), stage, self.stats(), numba, self._resume_lines())
+        tuned = [s.line() for s in last[0].values() if hasattr(s, "knob")] if last else []
+        return Explanation(compiled_for(self), stage, self.stats(), numba, self._resume_lines(), tuned)
 
     def __iter__(self) -> Iterator[Any]:
         from squirrel_graph.stream.planning import open_stream
@@ -214,7 +215,7 @@ class Composable(Resumable):
 
         check_callable("async_map", "callback", callback)
         buffer = check_int("async_map", "buffer", buffer, 1)
-        max_workers = check_int("async_map", "max_workers", max_workers, 1, allow_none=True)
+        max_workers = check_auto_int("async_map", "max_workers", max_workers, 1, allow_none=True)
         if executor is not None and not is_executor(executor):
             raise TypeError(
                 "async_map(executor=...): expected a concurrent.futures.Executor or a dask.distributed.Client, "
@@ -224,7 +225,7 @@ class Composable(Resumable):
 
     def prefetch(self, n: int) -> Composable:
         """Keep up to ``n`` items ready in a background thread, so upstream work overlaps with the consumer's."""
-        n = check_int("prefetch", "n", n, 1)
+        n = check_auto_int("prefetch", "n", n, 1)
         return Stage(Prefetch(n=n), self)
 
     # ------------------------------------------------------------------ order- and count-dependent stages

@@ -35,6 +35,16 @@ def check_int(method: str, arg: str, value: Any, minimum: int, allow_none: bool 
     return value
 
 
+def check_auto_int(method: str, arg: str, value: Any, minimum: int, allow_none: bool = False) -> Any:
+    """Like :func:`check_int`, but ``"auto"`` (tuned while the stream runs, see ``runtime.autotune``) is accepted."""
+    if value == "auto" and isinstance(value, str):
+        return "auto"
+    try:
+        return check_int(method, arg, value, minimum, allow_none)
+    except TypeError as exc:
+        raise TypeError(f"{exc} (or \"auto\")") from None
+
+
 def check_seed(method: str, seed: Any) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, SEED_TYPES)):
         raise TypeError(

@@ -44,6 +44,7 @@ from squirrel_graph.graph import (
     ZipIndex,
 )
 from squirrel_graph.runtime import (
+    autotune,
     elastic,
     interleave,
     monitoring,
@@ -175,11 +176,25 @@ def _async_map(nid: str, node: AsyncMap) -> Runner:
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         position, box = resume.read_ahead(ctx, nid, inputs[0])
+        tuner = _tuner(ctx, nid, label, node.max_workers if node.executor is None else None)
         return ctx.owns(
-            ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid, position, box)
+            ops.async_map_(
+                inputs[0], fn, node.buffer, node.max_workers, node.executor, label, nid, position, box, tuner
+            )
         )
 
     return run
+
+
+def _tuner(ctx: RunContext, nid: str, label: str, setting: Any, knob: str = "max_workers") -> Any:
+    """A stage's tuner when its setting is ``"auto"`` (kept in the run's state, so explain shows what it chose)."""
+    if setting != autotune.AUTO:
+        return None
+    held = 2 if knob == "max_workers" else 1  # a pool keeps twice its threads in flight
+    start = 2 if knob == "max_workers" else 1
+    tuner = autotune.Tuner(label, knob, start=start, limit=64, held_per_unit=held)
+    ctx.state[f"{nid}.autotune"] = tuner
+    return tuner
 
 
 def _fetch(nid: str, node: Fetch) -> Runner:
@@ -202,8 +217,10 @@ def _fetch(nid: str, node: Fetch) -> Runner:
             read_box = [box[0]] if box is not None else None
 
             def read_all() -> Iterator[Any]:
+                tuner = _tuner(ctx, nid, f"{label} reads", node.max_workers)
+                read = retried(node.read)
                 reads = ops.async_map_(
-                    inputs[0], retried(node.read), node.buffer, node.max_workers, None, label, nid, position, read_box
+                    inputs[0], read, node.buffer, node.max_workers, None, label, nid, position, read_box, tuner
                 )
                 return ctx.owns(_stopping(reads, stop))
 
@@ -213,7 +230,8 @@ def _fetch(nid: str, node: Fetch) -> Runner:
             return ctx.owns(_stopping(decoded, stop))
         fn = retried(node.fn)
         fn = ops.skipping_corrupt(fn, state, label) if node.skip_corrupt else fn
-        fetched = ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid, position, box)
+        tuner = _tuner(ctx, nid, label, node.max_workers)
+        fetched = ops.async_map_(inputs[0], fn, node.buffer, node.max_workers, None, label, nid, position, box, tuner)
         return ctx.owns(_stopping(fetched, stop))
 
     return run
@@ -297,7 +315,8 @@ def _prefetch(nid: str, node: Prefetch) -> Runner:
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         position, box = resume.read_ahead(ctx, nid, inputs[0])
-        return ctx.owns(ops.prefetch_(inputs[0], node.n, label, nid, position, box))
+        tuner = _tuner(ctx, nid, label, node.n, knob="n")
+        return ctx.owns(ops.prefetch_(inputs[0], node.n, label, nid, position, box, tuner))
 
     return run
 

@@ -224,7 +224,7 @@ def test_states_are_small_plain_data_and_versioned(store_url):
     state = stream.state_dict()
     assert state["format"] == "squirrel_graph.stream_state" and state["version"] == 1
     assert json.loads(json.dumps(state)) == state
-    assert len(json.dumps(state)) < 2000
+    assert len(json.dumps(state)) < 4096  # a few KB, whatever the shuffle buffers hold
     assert len(state["fingerprint"]) == 16
 
 

@@ -41,8 +41,9 @@ def _layer(stage: Any, key: str, position: dict[str, Any]) -> tuple[str, Any]:
     if key == "pulled":
         span = position["pulled"] - position["from"]
         return (
-            f"{name}: replays {position['emitted']} picks from the seed (no items), re-reads {span} input item(s) "
-            f"(#{position['from']}..#{position['pulled'] - 1}) to rebuild its buffer",
+            f"{name}: replays {position['emitted']} picks from the seed (no items) and rebuilds its buffer from input "
+            f"items #{position['from']}..#{position['pulled'] - 1} ({span}): the recent ones re-read at once, older "
+            "ones from the nearest saved position when the shuffle picks them",
             position["up"],
         )
     if key == "n":

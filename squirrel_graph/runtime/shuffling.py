@@ -23,6 +23,7 @@ from squirrel_graph.runtime.context import RunContext
 
 # counters shared by a run and its position function: [pulled, emitted, draining, input ended]
 PULLED, EMITTED, DRAINING, ENDED = range(4)
+MAX_SEGMENTS = 24  # snapshots a state keeps beyond ``from`` (where a resumed run reads placeholders from)
 
 
 def _pick(buf: list[Any], rng: random.Random) -> Any:
@@ -144,6 +145,93 @@ class _Snapshots:
         return taken[0]
 
 
+class _Segments:
+    """The snapshots a position refers to beyond ``from``, read from the live list only when the state is taken
+    (``plain()``), so asking for a position after every item costs no copy. Snapshots pruned meanwhile are older
+    than the oldest buffered item of that later time: a resumed run then reads forward from an earlier one."""
+
+    __slots__ = ("snaps", "lo", "hi")
+
+    def __init__(self, snaps: _Snapshots, lo: int, hi: int) -> None:
+        self.snaps, self.lo, self.hi = snaps, lo, hi
+
+    def __plain__(self) -> list[list[Any]]:
+        found = [[n, at] for n, at in list(self.snaps.taken) if self.lo < n < self.hi]
+        if len(found) > MAX_SEGMENTS:  # a small state: every k-th (a resumed run reads longer segments)
+            step = -(-len(found) // MAX_SEGMENTS)
+            found = found[::step]
+        return found
+
+
+class _Later:
+    """A buffered item of a resumed run not read yet (it lies well before the others): read when it is picked."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def _restore(ctx: RunContext, inp: Any, start: Any, shadow: _Shadow, snaps: _Snapshots, up: Any, every: int):
+    """Rebuild the buffer of a resumed shuffle: the recent part (the last ``bufsize`` items pulled and after) is
+    re-read in one pass from the snapshot before it; older buffered items become ``_Later`` placeholders, read from
+    their own snapshot when the shuffle picks them (so the first items need only the shards of the recent part).
+    Returns (the input iterator, the buffer, a function resolving placeholders)."""
+    pulled = int(start["pulled"])
+    marks = sorted([(int(start["from"]), start["up"])] + [(int(n), at) for n, at in start.get("segments") or []])
+    recent_from = max(0, pulled - shadow.bufsize)
+    cut = max((m for m in marks if m[0] <= recent_from), key=lambda m: m[0], default=marks[0])
+    for mark in marks:
+        snaps.before(*mark)
+    ids = list(shadow.buf)
+    slot = {n: i for i, n in enumerate(ids)}
+    buf: list[Any] = [_Later(n) if n < cut[0] else None for n in ids]
+    resume.hand(ctx, inp, cut[1])
+    it = inp()
+    for n in range(cut[0], pulled):  # re-read the recent part: keep the items still buffered
+        item = next(it)
+        if n in slot:
+            buf[slot[n]] = item
+        if not (n + 1) % every:
+            snaps.before(n + 1, up())
+    unread = {n for n in ids if n < cut[0]}
+    ready: dict[int, Any] = {}
+
+    def resolve(placeholder: _Later) -> Any:
+        n = placeholder.n
+        if n not in ready:  # read from the snapshot before n once, keeping every placeholder up to a gap
+            mark = max((m for m in marks if m[0] <= n), key=lambda m: m[0])
+            ahead = sorted(k for k in unread if k >= n)
+            upto = n
+            for k in ahead:  # placeholders close behind each other share a read (and most likely the shard)
+                if k - upto > 4 * every:
+                    break
+                upto = k
+            side = RunContext(epoch=ctx.epoch, shares=dict(ctx.shares))
+            if mark[1] is not None:
+                side.resume[inp.sid] = mark[1]
+            reader = inp.stage.open(side)
+            try:
+                for k in range(mark[0], upto + 1):
+                    item = next(reader)
+                    if k in unread:
+                        unread.discard(k)
+                        ready[k] = item
+            finally:
+                close = getattr(reader, "close", None)
+                if close is not None:
+                    close()
+                side.release()
+        return ready.pop(n)
+
+    return it, buf, resolve
+
+
+def _resolving(items: Iterator[Any], resolve: Any) -> Iterator[Any]:
+    for item in items:
+        yield resolve(item) if type(item) is _Later else item
+
+
 def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, seed: Any) -> Iterator[Any]:
     """The runner body of a shuffle stage: seeded shuffles keep a resumable position, unseeded ones say why not."""
     label = node.label()
@@ -152,28 +240,20 @@ def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, 
         return ops.shuffle_(inp(), node.size, node.initial)
     rng = get_random_range(rng, seed)
     bufsize, initial = node.size, min(node.initial, node.size)
-    every = max(1, bufsize // 8)
+    every = max(1, bufsize // 8)  # a snapshot of the input's position before every ``every``-th pull
     shadow = _Shadow(rng.getstate(), bufsize, initial)
     start = resume.taken(ctx, sid)
     up = resume.reader(ctx, inp)
     c = [0, 0, 0, 0]
     buf: list[Any] = []
+    resolve = None
     if start:
         pulled, emitted, ended = int(start["pulled"]), int(start["emitted"]), bool(start["ended"])
         shadow.advance(emitted, pulled, ended)
-        wanted = {n: i for i, n in enumerate(shadow.buf)}
-        first = int(start["from"])
-        resume.hand(ctx, inp, start["up"])
-        snaps = _Snapshots(every, (first, start["up"]))
-        it = inp()
-        found: list[Any] = [None] * len(wanted)
-        for n in range(first, pulled):  # re-read from the saved position: keep the items still buffered
-            item = next(it)
-            if n in wanted:
-                found[wanted[n]] = item
-            if not (n + 1) % every:
-                snaps.before(n + 1, up())
-        buf[:] = found
+        snaps = _Snapshots(every, (int(start["from"]), start["up"]))
+        snaps.taken.clear()
+        it, restored, resolve = _restore(ctx, inp, start, shadow, snaps, up, every)
+        buf[:] = restored
         rng.setstate(shadow.rng.getstate())
         c[:] = [pulled, emitted, shadow.c[DRAINING], int(ended)]
     else:
@@ -193,7 +273,15 @@ def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, 
         oldest = shadow.oldest()
         oldest = c[PULLED] if oldest is None else oldest
         first, at = snaps.at_or_before(oldest)
-        return {"pulled": c[PULLED], "emitted": c[EMITTED], "ended": bool(c[ENDED]), "from": first, "up": at}
+        return {
+            "pulled": c[PULLED],
+            "emitted": c[EMITTED],
+            "ended": bool(c[ENDED]),
+            "from": first,
+            "up": at,
+            "segments": _Segments(snaps, first, c[PULLED]),
+        }
 
     ctx.positions[sid] = position
-    return shuffled(it, buf, rng, c, bufsize, initial, snap, every)
+    out = shuffled(it, buf, rng, c, bufsize, initial, snap, every)
+    return out if resolve is None else _resolving(out, resolve)

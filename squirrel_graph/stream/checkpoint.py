@@ -53,7 +53,11 @@ def fingerprint(stages: list[str]) -> str:
 
 
 def plain(value: Any) -> Any:
-    """``value`` with tuples turned into lists (so a state equals itself after a JSON round trip)."""
+    """``value`` with tuples turned into lists (so a state equals itself after a JSON round trip), and parts a stage
+    leaves to be read only when the state is taken (``__plain__``) read now."""
+    to_plain = getattr(type(value), "__plain__", None)
+    if to_plain is not None:
+        value = to_plain(value)
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -421,3 +421,21 @@ def test_explain_says_where_a_loaded_state_resumes_and_what_replays(tmp_path):
     skip = shuffle["up"]["skip"]
     assert f"skips its first {skip} element(s) before any user function" in section
     assert f"[0:keys]: skips its first {shuffle['up']['item']['n']} item(s) without reading them" in section
+
+
+def test_a_state_resumes_on_a_copy_of_the_store_elsewhere(tmp_path):
+    """A restarted job often finds its data at another path (copied to a node's local disk)."""
+    import shutil
+
+    first = write_store(str(tmp_path / "a"), n_shards=4, per_shard=5)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+
+    def make(url):
+        return MessagepackDriver(url).get_iter(max_workers=1).map(add_i)
+
+    stream = make(first)
+    it = iter(stream)
+    head = [next(it) for _ in range(7)]
+    moved = make(str(tmp_path / "b"))
+    moved.load_state_dict(stream.state_dict())
+    assert head + list(moved) == list(make(first))

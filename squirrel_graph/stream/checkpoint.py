@@ -10,6 +10,7 @@ item the consumer had received last when the state was taken.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,12 +32,19 @@ class StateMismatchError(SquirrelGraphError, ValueError):
 
 
 def stage_signature(node: Node) -> str:
-    """What identifies a logical stage across processes: its kind and label, without rank/worker numbers."""
+    """What identifies a logical stage across processes: its kind and label, without rank/worker numbers and
+    without the store's location (a job restarted with its data copied elsewhere resumes)."""
     if isinstance(node, Split):
         return f"split_by_{node.axis}(level={node.level}, equalize={node.equalize})"
     if isinstance(node, Equalize):
         return f"equalize({node.mode})"
-    return f"{node.kind}:{node.label()}"
+    label = node.label()
+    if node.reads_shards or node.lists_keys or node.n_inputs == 0:
+        label = _QUOTED.sub("'…'", label)
+    return f"{node.kind}:{label}"
+
+
+_QUOTED = re.compile(r"'[^']*'")
 
 
 def plan_signature(plan: Plan, options: Any) -> list[str]:

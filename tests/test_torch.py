@@ -11,12 +11,15 @@ import pytest
 import torch
 import torch.multiprocessing as tmp
 from torch.utils.data import DataLoader
-from torch_helpers import OPEN_LOG_ENV, opens_per_process, sample_id, times_two, write_store
+from torch_helpers import OPEN_LOG_ENV, machine_workers, opens_per_process, sample_id, times_two, write_store
 
 from squirrel_graph import IterableSource, SplitByRank, SplitByWorker, TorchIterable, skip_k
 from squirrel_graph.driver import MessagepackDriver
 from squirrel_graph.framework.exceptions import PyTorchSplittingException
 from squirrel_graph.iterstream import torch_composables
+
+#: 0 (in process), 2, and up to 4 workers where the machine has the cores (torch warns about more workers than cores)
+WORKER_COUNTS = sorted({0, 2, machine_workers(4)})
 
 
 def ids_from_loader(dataset, **kw):
@@ -42,7 +45,7 @@ def test_compat_module_and_top_level_exports():
     assert list(skip_k(0, 1)(iter(range(3)))) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("num_workers", [0, 2, 4])
+@pytest.mark.parametrize("num_workers", WORKER_COUNTS)
 def test_documented_item_pattern_gives_every_sample_once_as_tensors(num_workers):
     ds = (
         IterableSource(list(range(103)))
@@ -57,7 +60,7 @@ def test_documented_item_pattern_gives_every_sample_once_as_tensors(num_workers)
     assert Counter(torch.cat(batches).tolist()) == Counter(2 * i for i in range(103))
 
 
-@pytest.mark.parametrize("num_workers", [0, 2, 4])
+@pytest.mark.parametrize("num_workers", WORKER_COUNTS)
 def test_driver_pattern_with_key_hook_and_default_collation(store, num_workers):
     url, total = store
     ds = MessagepackDriver(url).get_iter(key_hooks=[SplitByWorker]).to_torch_iterable()
@@ -76,6 +79,7 @@ def test_spawned_workers_with_module_level_functions(store):
 def test_item_level_split_after_the_fetch_is_pushed_to_the_keys(store, tmp_path, monkeypatch):
     url, total = store
     counting = "countfile://" + url
+    workers = machine_workers(4)
     results = {}
     for level in ("auto", "item"):
         log = tmp_path / f"opens-{level}.log"
@@ -87,11 +91,12 @@ def test_item_level_split_after_the_fetch_is_pushed_to_the_keys(store, tmp_path,
             .split_by_worker_pytorch(level=level)
             .to_torch_iterable()
         )
-        got = ids_from_loader(ds, num_workers=4, batch_size=10)
+        got = ids_from_loader(ds, num_workers=workers, batch_size=10)
         assert Counter(got) == Counter(range(total))
         results[level] = opens_per_process(log)
-    assert sorted(results["auto"].values()) == [4, 4, 4, 4]  # 16 shards / 4 workers: each opens its own 4
-    assert sorted(results["item"].values()) == [16, 16, 16, 16]  # pinned: every worker reads every shard
+    own = sorted(len(range(w, 16, workers)) for w in range(workers))  # worker w's shards: w, w + workers, ...
+    assert sorted(results["auto"].values()) == own  # 16 shards over the workers: each opens only its own
+    assert sorted(results["item"].values()) == [16] * workers  # pinned: every worker reads every shard
 
 
 def test_optimized_and_unoptimized_plans_yield_the_same_multiset(store):

@@ -12,6 +12,16 @@ from fsspec.implementations.local import LocalFileSystem
 OPEN_LOG_ENV = "SG_TEST_OPEN_LOG"
 
 
+def machine_workers(wanted: int = 4) -> int:
+    """``wanted`` DataLoader workers, or fewer: as many as this machine has cores for, counted the way torch's
+    DataLoader counts them when it warns that a loader creates more workers than the system suggests."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(wanted, cores))
+
+
 class CountingFileSystem(LocalFileSystem):
     """A real local filesystem that appends "<pid> <path>" to $SG_TEST_OPEN_LOG for every shard opened to read."""
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 AUTO = "auto"
 GAIN = 1.10  # a doubling must raise the rate by 10% to be kept
 WINDOW_S = 0.05  # at least this long per measurement, and at least 4 items per unit of the knob
+EXTRA_HELD = 2  # items a tuned stage holds beyond its knob (a pool keeps its threads busy with two more in flight)
 _MEMORY = [512 * 2**20]  # bytes a tuned stage may hold in its buffers (process-wide default)
 
 
@@ -57,11 +58,12 @@ class Tuner:
         self._count = 0
         self._check = 8
         self._t0 = time.perf_counter()
+        self._warming = True  # the first window after a change (threads starting) is not measured
 
     def sized(self, nbytes: int) -> None:
         """The size of one item the stage holds: caps the knob at the memory bound."""
         self.item_bytes = max(1, nbytes)
-        cap = max(1, self.bound // (self.item_bytes * self.held_per_unit))
+        cap = max(1, self.bound // (self.item_bytes * self.held_per_unit) - EXTRA_HELD)
         if cap < self.limit:
             self.limit, self.capped = cap, True
             self.value = min(self.value, cap)
@@ -77,14 +79,18 @@ class Tuner:
             self._check = self._count + max(1, self._count // 4)
             return
         rate = self._count / elapsed
-        self.history.append((self.value, rate))
         self._count, self._check, self._t0 = 0, 8, now
+        if self._warming:  # new threads were starting in this window: measure the next one
+            self._warming = False
+            return
+        self.history.append((self.value, rate))
         if rate > self.best[0] * GAIN:
             self.best = (rate, self.value)
             if self.value >= self.limit:
                 self.settle("at the memory bound" if self.capped else f"at the limit of {self.limit}")
             else:
                 self.value = min(self.value * 2, self.limit)
+                self._warming = True
         else:
             self.value = self.best[1]
             self.settle(f"doubling to {self.history[-1][0]} did not raise the rate by {GAIN - 1:.0%}")

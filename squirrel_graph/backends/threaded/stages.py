@@ -190,9 +190,8 @@ def _tuner(ctx: RunContext, nid: str, label: str, setting: Any, knob: str = "max
     """A stage's tuner when its setting is ``"auto"`` (kept in the run's state, so explain shows what it chose)."""
     if setting != autotune.AUTO:
         return None
-    held = 2 if knob == "max_workers" else 1  # a pool keeps twice its threads in flight
     start = 2 if knob == "max_workers" else 1
-    tuner = autotune.Tuner(label, knob, start=start, limit=64, held_per_unit=held)
+    tuner = autotune.Tuner(label, knob, start=start, limit=64)
     ctx.state[f"{nid}.autotune"] = tuner
     return tuner
 

@@ -60,6 +60,9 @@ bench: install
 	$(PY) benchmarks/numba_maps.py
 	$(PY) benchmarks/long_chains.py
 	$(PY) benchmarks/store_index.py
+	$(PY) benchmarks/resume.py
+	$(PY) benchmarks/autotune.py
+	$(PY) benchmarks/spark.py
 
 # squirrel-core 0.20.2 lives in its own venv, never a project dependency; benchmarks/run.py runs it there.
 bench-squirrel-core: install

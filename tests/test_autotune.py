@@ -37,13 +37,13 @@ def test_async_map_auto_climbs_while_more_threads_pay_and_keeps_the_order():
 
 
 def test_the_memory_bound_caps_what_an_auto_stage_holds():
-    with limit_memory(6 * 2**20):  # 6 MiB of 1 MiB items: 4 threads busy + 2 queued at most
+    with limit_memory(7 * 2**20):  # 7 MiB of 1 MiB items: 3 threads, 6 in flight, 1 handed over at most
         stream = IterableSource(range(200)).async_map(big, max_workers="auto")
         out = stream.collect()
     assert [int(a[0]) for a in out] == list(range(200))
     (line,) = tuned_lines(stream)
-    assert "max_workers=" in line and int(line.split("max_workers=")[1].split(" ")[0]) <= 4, line
-    assert "bound 6,291,456 B" in line
+    assert "max_workers=" in line and int(line.split("max_workers=")[1].split(" ")[0]) <= 3, line
+    assert "bound 7,340,032 B" in line
 
 
 def test_the_tuner_undoes_a_doubling_that_does_not_pay():
@@ -84,3 +84,25 @@ def test_get_iter_and_prefetch_auto_yield_the_same_samples(tmp_path):
 def test_anything_but_auto_or_an_int_is_refused_naming_the_argument(build, message):
     with pytest.raises(TypeError, match=message):
         build(IterableSource(range(3)))
+
+
+def test_a_pool_shrinks_when_its_tuner_settles_lower():
+    import threading
+
+    from squirrel_graph.runtime.pool import TaskPool
+
+    pool = TaskPool(8, 16, "shrink-test")
+    gate = threading.Event()
+    tasks = [pool.submit(lambda x: gate.wait(5) and x, i) for i in range(8)]
+    assert sum(t.name.startswith("shrink-test") for t in threading.enumerate()) == 8
+    pool.resize(3)  # five threads are told to stop after their current task
+    gate.set()
+    assert [t.result() for t in tasks] == list(range(8))
+    deadline = time.time() + 5
+    while time.time() < deadline and sum(t.name.startswith("shrink-test") for t in threading.enumerate()) > 3:
+        time.sleep(0.01)
+    assert sum(t.name.startswith("shrink-test") for t in threading.enumerate()) == 3
+    more = [pool.submit(lambda x: x * 2, i) for i in range(10)]  # the three left do the work; none restarts
+    assert [t.result() for t in more] == [i * 2 for i in range(10)]
+    assert sum(t.name.startswith("shrink-test") for t in threading.enumerate()) == 3
+    pool.shutdown()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 AUTO = "auto"
 GAIN = 1.10  # a doubling must raise the rate by 10% to be kept
 WINDOW_S = 0.05  # at least this long per measurement, and at least 4 items per unit of the knob
-EXTRA_HELD = 2  # items a tuned stage holds beyond its knob (a pool keeps its threads busy with two more in flight)
+EXTRA_HELD = 1  # the item the consumer holds last, beyond what the knob accounts for
 _MEMORY = [512 * 2**20]  # bytes a tuned stage may hold in its buffers (process-wide default)
 
 
@@ -63,7 +63,7 @@ class Tuner:
     def sized(self, nbytes: int) -> None:
         """The size of one item the stage holds: caps the knob at the memory bound."""
         self.item_bytes = max(1, nbytes)
-        cap = max(1, self.bound // (self.item_bytes * self.held_per_unit) - EXTRA_HELD)
+        cap = max(1, (self.bound // self.item_bytes - EXTRA_HELD) // self.held_per_unit)
         if cap < self.limit:
             self.limit, self.capped = cap, True
             self.value = min(self.value, cap)

@@ -274,7 +274,7 @@ def async_map_(
     """``fn`` over the items on a pool, at most ``buffer`` in flight, results yielded in input order.
 
     With a ``tuner`` (``max_workers="auto"``, see :mod:`squirrel_graph.runtime.autotune`) the pool's threads and
-    the items in flight (the threads plus two) follow the tuner's value as it climbs.
+    the items in flight (twice the threads) follow the tuner's value as it climbs, and shrink with it.
 
     With ``position`` (the input's position function) each item in flight keeps the input's position after it,
     and ``box[0]`` is set to the one of the result handed over last (see :mod:`squirrel_graph.runtime.resume`).
@@ -285,7 +285,7 @@ def async_map_(
     """
     own = executor is None
     if tuner is not None and own:
-        max_workers, buffer = tuner.value, tuner.value + 2
+        max_workers, buffer = tuner.value, 2 * tuner.value
     elif max_workers == "auto":  # tuned only on our own pool: a user's executor or a dask client sizes itself
         max_workers = None
     pool = TaskPool(max_workers, buffer, f"squirrel_graph pool {node_id}") if own else executor
@@ -338,7 +338,7 @@ def _tuned(tuner: Any, pool: TaskPool, result: Any) -> int:
         _size_for(tuner, result)
     tuner.delivered()
     pool.resize(tuner.value)
-    return tuner.value + 2  # in flight: the tuned threads busy, two more queued (threads never stop early)
+    return 2 * tuner.value  # in flight: twice the threads, as a fixed pool's default buffer keeps them busy
 
 
 def _size_for(tuner: Any, item: Any) -> None:

@@ -96,25 +96,38 @@ class TaskPool:
         self._cap = max(1, min(max_workers or default_workers(), max_in_flight))
         self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._started = 0
+        self._retire_sent = 0  # stop messages sent by resize()
         self._name = name
 
     def submit(self, fn: Callable[[Any], Any], item: Any) -> Task:
         """Queue ``fn(item)``; a worker is started while fewer than the cap are running."""
         task = Task(fn, item)
         self._tasks.put(task)
-        if len(self._threads) < self._cap:
+        if len(self._threads) < self._cap or (self._retire_sent and self._running() < self._cap):
             self._start_worker()
         return task
 
     def resize(self, max_workers: int) -> None:
-        """Let up to ``max_workers`` threads run (an autotuned stage grows its pool; threads never stop early)."""
+        """Run up to ``max_workers`` threads from now on (an autotuned stage grows and shrinks its pool): extra
+        threads are told to stop after their current task."""
         self._cap = max(1, max_workers)
+        for _ in range(self._running() - self._cap):
+            self._tasks.put(None)
+            self._retire_sent += 1
+
+    def _running(self) -> int:
+        """Threads alive and not yet told to stop (a thread exits only on a stop message before shutdown)."""
+        self._threads = [t for t in self._threads if t.is_alive()]
+        exited = self._started - len(self._threads)
+        return len(self._threads) - (self._retire_sent - exited)
 
     def _start_worker(self) -> None:
         name = f"{self._name}-{len(self._threads)}"
         thread = threading.Thread(target=_work, args=(self._tasks, self), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+        self._started += 1
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop: queued tasks are dropped, each worker ends after its current task; ``wait`` joins them."""

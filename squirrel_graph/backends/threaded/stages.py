@@ -191,7 +191,8 @@ def _tuner(ctx: RunContext, nid: str, label: str, setting: Any, knob: str = "max
     if setting != autotune.AUTO:
         return None
     start = 2 if knob == "max_workers" else 1
-    tuner = autotune.Tuner(label, knob, start=start, limit=64)
+    held = 2 if knob == "max_workers" else 1  # a pool keeps twice its threads in flight
+    tuner = autotune.Tuner(label, knob, start=start, limit=64, held_per_unit=held)
     ctx.state[f"{nid}.autotune"] = tuner
     return tuner
 

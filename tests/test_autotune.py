@@ -56,10 +56,10 @@ def test_the_tuner_undoes_a_doubling_that_does_not_pay():
         tuner._check = 0
         tuner.delivered()
 
-    for _ in range(6):  # each setting: one window while its threads start (not measured), then one measured
+    for _ in range(7):  # each setting: a window while its threads start (not counted), then measured ones
         window(rates[tuner.value])
     assert tuner.settled and tuner.value == 4 and "did not raise the rate" in tuner.reason
-    assert [k for k, _ in tuner.history] == [2, 4, 8]
+    assert [k for k, _ in tuner.history] == [2, 4, 8, 8]  # no gain at 8: looked at twice, then undone
 
 
 def test_get_iter_and_prefetch_auto_yield_the_same_samples(tmp_path):

@@ -3,7 +3,8 @@
 A tuned stage counts what it hands over (one integer add per item) and, every ``window`` seconds, compares its
 delivery rate with the best so far: while doubling its knob (threads in flight for ``async_map`` and fetches,
 buffered items for ``prefetch``) raises the rate by more than ``GAIN``, it doubles again; the first doubling that
-does not pay is undone and the knob stays at the best value found (tf.data's AUTOTUNE does the same kind of
+does not pay in two windows (the window right after a change, while new threads start, is not counted) is undone
+and the knob stays at the best value found (tf.data's AUTOTUNE does the same kind of
 climb on its own model). A knob never grows past what the memory bound allows: the bound divided by the size of
 the items the stage holds (measured on its first item), so buffers stay within ``memory_bound()`` bytes.
 """
@@ -59,6 +60,7 @@ class Tuner:
         self._check = 8
         self._t0 = time.perf_counter()
         self._warming = True  # the first window after a change (threads starting) is not measured
+        self._second_look = False  # a window that shows no gain is measured once more before the doubling is undone
 
     def sized(self, nbytes: int) -> None:
         """The size of one item the stage holds: caps the knob at the memory bound."""
@@ -90,7 +92,9 @@ class Tuner:
                 self.settle("at the memory bound" if self.capped else f"at the limit of {self.limit}")
             else:
                 self.value = min(self.value * 2, self.limit)
-                self._warming = True
+                self._warming, self._second_look = True, False
+        elif not self._second_look:  # one window can be a transient (threads still filling): look once more
+            self._second_look = True
         else:
             self.value = self.best[1]
             self.settle(f"doubling to {self.history[-1][0]} did not raise the rate by {GAIN - 1:.0%}")

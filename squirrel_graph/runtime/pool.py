@@ -111,7 +111,10 @@ class TaskPool:
     def resize(self, max_workers: int) -> None:
         """Run up to ``max_workers`` threads from now on (an autotuned stage grows and shrinks its pool): extra
         threads are told to stop after their current task."""
-        self._cap = max(1, max_workers)
+        max_workers = max(1, max_workers)
+        if max_workers == self._cap:  # called after every item of a tuned stage: nothing to do most of the time
+            return
+        self._cap = max_workers
         for _ in range(self._running() - self._cap):
             self._tasks.put(None)
             self._retire_sent += 1

@@ -29,6 +29,7 @@ class RunContext:
     positions: dict[str, Callable[[], Any]] = field(default_factory=dict)
     resume: dict[str, Any] = field(default_factory=dict)
     shares: dict[str, tuple[int, int]] = field(default_factory=dict)  # axis -> (index, parts) replacing this process's
+    serial: bool = False  # read nothing ahead (a resumed shuffle reading a few old items back: no wasted fetches)
 
     def owns(self, it: Iterator[Any]) -> Iterator[Any]:
         """Register a stage iterator that holds resources (a thread pool) to be closed when the run ends."""

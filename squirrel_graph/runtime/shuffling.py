@@ -207,7 +207,7 @@ def _restore(ctx: RunContext, inp: Any, start: Any, shadow: _Shadow, snaps: _Sna
                 if k - upto > 4 * every:
                     break
                 upto = k
-            side = RunContext(epoch=ctx.epoch, shares=dict(ctx.shares))
+            side = RunContext(epoch=ctx.epoch, shares=dict(ctx.shares), serial=True)
             if mark[1] is not None:
                 side.resume[inp.sid] = mark[1]
             reader = inp.stage.open(side)

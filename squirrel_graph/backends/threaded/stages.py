@@ -207,7 +207,7 @@ def _fetch(nid: str, node: Fetch) -> Runner:
         def retried(fn: Any) -> Any:
             return retry.retrying(fn, node.retries, node.backoff, node.timeout, label, stop)
 
-        if not node.parallel:  # retries in this thread: nothing to stop
+        if not node.parallel or ctx.serial:  # retries in this thread: nothing to stop
             fn = retried(node.fn)
             fn = ops.skipping_corrupt(fn, state, label) if node.skip_corrupt else fn
             return ops.map_annotated(resume.passing(ctx, nid, inputs[0]), fn, label, nid)

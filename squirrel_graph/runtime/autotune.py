@@ -18,6 +18,7 @@ from collections.abc import Iterator
 AUTO = "auto"
 GAIN = 1.10  # a doubling must raise the rate by 10% to be kept
 WINDOW_S = 0.05  # at least this long per measurement, and at least 4 items per unit of the knob
+WARM_S = 0.02  # the window after a change, while the new threads start (not measured)
 EXTRA_HELD = 1  # the item the consumer holds last, beyond what the knob accounts for
 _MEMORY = [512 * 2**20]  # bytes a tuned stage may hold in its buffers (process-wide default)
 
@@ -77,7 +78,9 @@ class Tuner:
             return
         now = time.perf_counter()
         elapsed = now - self._t0
-        if elapsed < WINDOW_S or self._count < 4 * self.value:
+        # the window while new threads start only has to cover their start (and every thread's first item)
+        least = WARM_S if self._warming else WINDOW_S
+        if elapsed < least or self._count < (2 if self._warming else 4) * self.value:
             self._check = self._count + max(1, self._count // 4)
             return
         rate = self._count / elapsed

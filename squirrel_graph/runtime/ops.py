@@ -14,7 +14,7 @@ import queue
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from squirrel_graph.errors import CorruptShardError, annotate
@@ -25,14 +25,6 @@ from squirrel_graph.runtime.pool import TaskPool
 logger = logging.getLogger("squirrel_graph")
 
 
-def _pick(buf: list[Any], rng: random.Random) -> Any:
-    k = rng.randint(0, len(buf) - 1)
-    item = buf[k]
-    buf[k] = buf[-1]
-    buf.pop()
-    return item
-
-
 def shuffle_(
     iterable: Iterable[Any],
     bufsize: int = 1000,
@@ -41,21 +33,10 @@ def shuffle_(
     seed: Any = None,
 ) -> Iterator[Any]:
     """Buffered shuffle with squirrel-core's fill and pick sequence (seeded output is identical)."""
-    it = iter(iterable)
-    initial = min(initial, bufsize)
+    from squirrel_graph.runtime.shuffling import shuffled
+
     rng = get_random_range(rng, seed)
-    buf: list[Any] = []
-    for item in it:
-        buf.append(item)
-        if len(buf) < bufsize:
-            try:
-                buf.append(next(it))
-            except StopIteration:
-                pass
-        if len(buf) >= initial:
-            yield _pick(buf, rng)
-    while buf:
-        yield _pick(buf, rng)
+    return shuffled(iter(iterable), [], rng, [0, 0, 0, 0], bufsize, min(initial, bufsize))
 
 
 def take_(iterable: Iterable[Any], n: int) -> Iterator[Any]:
@@ -188,75 +169,12 @@ def loop_(open_input: Callable[[], Iterator[Any]], n: int | None, state: LoopSta
             return
 
 
-def sampler_(
-    openers: Sequence[Callable[[], Iterator[Any]]], probs: Sequence[float] | None, rng: random.Random
-) -> Iterator[Any]:
-    """Each next item from a randomly chosen input until all are exhausted (squirrel-core's RNG calls)."""
-    iters = [open_() for open_ in openers]
-    weights = list(probs) if probs is not None else None
-    while iters:
-        idx = rng.choices(range(len(iters)), weights=weights)[0]
-        try:
-            yield next(iters[idx])
-        except StopIteration:
-            del iters[idx]
-            if weights is not None:
-                del weights[idx]
-                total = sum(weights)
-                weights = [w / total for w in weights] if total > 0 else None
-
-
 class MuxState:
     """Runtime state of one Multiplexer run: samples drawn and re-initialisations per input."""
 
     def __init__(self, n: int) -> None:
         self.num_samples = [0] * n
         self.reinit_counts = [0] * n
-
-
-def multiplex_(
-    openers: Sequence[Callable[[], Iterator[Any]]],
-    strategy: str,
-    probas: Sequence[float] | None,
-    max_reinits: int,
-    seed: Any,
-    state: MuxState,
-) -> Iterator[Any]:
-    """Interleave inputs like squirrel-core's Multiplexer (same numpy RNG calls, so seeded output matches)."""
-    import numpy as np
-
-    n = len(openers)
-    iters = [open_() for open_ in openers]
-    if strategy == "RoundRobin":
-        alive = list(range(n))
-        pos = 0
-        while alive:
-            idx = alive[pos % len(alive)]
-            try:
-                item = next(iters[idx])
-            except StopIteration:
-                alive.remove(idx)
-                pos = 0  # squirrel-core restarts the cycle at the first remaining input
-                continue
-            pos += 1
-            state.num_samples[idx] += 1
-            yield item
-        return
-    rng = np.random.RandomState(np.random.MT19937(seed=seed))
-    p = None if strategy == "uniform_with_replacement" else list(probas or ())
-    while True:
-        idx = int(rng.choice(n, 1, replace=True, p=p).squeeze())
-        try:
-            item = next(iters[idx])
-        except StopIteration:
-            state.reinit_counts[idx] += 1
-            counts = state.reinit_counts
-            if all(c >= 1 for c in counts) or any(c >= max_reinits for c in counts):
-                return
-            iters[idx] = openers[idx]()  # the draw that hit the end yields nothing (squirrel-core's RNG sequence)
-            continue
-        state.num_samples[idx] += 1
-        yield item
 
 
 def async_map_(

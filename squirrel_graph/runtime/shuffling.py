@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from squirrel_graph.randomness import get_random_range
-from squirrel_graph.runtime import ops, resume
+from squirrel_graph.runtime import resume
 from squirrel_graph.runtime.context import RunContext
 
 # counters shared by a run and its position function: [pulled, emitted, draining, input ended]
@@ -237,7 +237,7 @@ def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, 
     label = node.label()
     if rng is None and seed is None:
         ctx.positions[sid] = resume.not_resumable(label, "an unseeded shuffle cannot replay its order; give it a seed")
-        return ops.shuffle_(inp(), node.size, node.initial)
+        return shuffled(inp(), [], get_random_range(), [0, 0, 0, 0], node.size, min(node.initial, node.size))
     rng = get_random_range(rng, seed)
     bufsize, initial = node.size, min(node.initial, node.size)
     every = max(1, bufsize // 8)  # a snapshot of the input's position before every ``every``-th pull

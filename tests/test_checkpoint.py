@@ -19,6 +19,10 @@ from squirrel_graph.io.drivers import MessagepackDriver
 from tests.helpers import add_one, is_odd, not_div3, sleepy, times_two
 
 
+def second(pair):
+    return pair[1]
+
+
 def sample(i):
     return {"i": i, "x": np.full(3, i, dtype=np.float32)}
 
@@ -421,6 +425,82 @@ def test_explain_says_where_a_loaded_state_resumes_and_what_replays(tmp_path):
     skip = shuffle["up"]["skip"]
     assert f"skips its first {skip} element(s) before any user function" in section
     assert f"[0:keys]: skips its first {shuffle['up']['item']['n']} item(s) without reading them" in section
+
+
+def resume_section(make, k):
+    """(the state after ``k`` items, the Resume lines explain() shows for a fresh handle that loaded it)."""
+    stream = make()
+    it = iter(stream)
+    for _ in range(k):
+        next(it)
+    state = stream.state_dict()
+    it.close()
+    resumed = make()
+    resumed.load_state_dict(state)
+    text = str(resumed.explain())
+    lines = text[text.index("== Resume") :].split("\n== ")[0].splitlines()
+    assert lines[1].strip() == "epoch (not set)"
+    return state["position"], [line.strip() for line in lines[2:]]
+
+
+@pytest.mark.parametrize("k", [7, 33, 45])
+def test_explain_names_every_counting_stage_with_its_count(k):
+    """take, zip_index, loop and the source each say their own count (30 items a pass)."""
+    make = lambda: IterableSource(list(range(30))).loop(2).take(50).zip_index().map(second)  # noqa: E731
+    position, lines = resume_section(make, k)
+    assert position == {"index": k, "up": {"taken": k, "up": {"passes": k // 30, "up": {"n": k % 30}}}}
+    assert lines == [
+        f"zip_index [3:zip_index]: counts on from {k}",
+        f"take(50) [2:take]: has taken {k}",
+        f"loop(2) [1:loop]: has finished passes: {k // 30}",
+        f"source(list) [0:source]: skips its first {k % 30} item(s) without reading them again",
+    ]
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+def test_explain_says_a_flatten_re_runs_the_item_it_was_inside(optimize):
+    make = lambda: IterableSource([[1, 2, 3]] * 10).flatten().map(add_one).compile(optimize=optimize)  # noqa: E731
+    position, lines = resume_section(make, 7)  # 2 whole lists and 1 element of the third
+    assert position == {"item": {"n": 2}, "skip": 1}
+    stage = "flatten → map(add_one) [1:fused]" if optimize else "flatten [1:flatten]"
+    assert lines == [
+        f"{stage}: re-runs the item it was inside (its input resumes right before it) and skips its first 1 "
+        "element(s) before any user function after the flatten runs",
+        "source(list) [0:source]: skips its first 2 item(s) without reading them again",
+    ]
+
+
+def test_explain_says_a_numba_stage_re_runs_its_chunk_and_a_shuffle_replays_its_picks():
+    numba = lambda: IterableSource(list(range(30))).map(add_one).compile(backend="numba")  # noqa: E731
+    position, lines = resume_section(numba, 7)
+    assert position == {"chunk": None, "skip": 7}
+    assert lines == [
+        "map(add_one) [1:map]: re-reads and re-runs the chunk it was in, skips 7 output(s)",
+        "source(list) [0:source] and the stages above it start at their beginning",
+    ]
+    shuffled = lambda: IterableSource(list(range(30))).shuffle(5, seed=3).map(add_one)  # noqa: E731
+    position, lines = resume_section(shuffled, 7)
+    pulled, emitted = position["pulled"], position["emitted"]
+    assert emitted == 7 and position["from"] == 0 and position["up"] is None
+    assert lines == [
+        f"shuffle(5, seeded) [1:shuffle]: replays 7 picks from the seed (no items) and rebuilds its buffer from "
+        f"input items #0..#{pulled - 1} ({pulled}): the recent ones re-read at once, older ones from the nearest "
+        "saved position when the shuffle picks them",
+        "source(list) [0:source] and the stages above it start at their beginning",
+    ]
+
+
+def test_explain_of_a_state_taken_before_the_first_item_says_it_starts_at_the_beginning(tmp_path):
+    from squirrel_graph.io.paths import FilePathGenerator
+
+    for i in range(5):
+        (tmp_path / f"f{i}").write_text("x")
+    position, lines = resume_section(lambda: FilePathGenerator(str(tmp_path)).map(len), 3)
+    assert position == {"n": 3}
+    assert lines == [f"file_paths('{tmp_path}') [0:file_paths]: skips its first 3 item(s) without reading them again"]
+    position, lines = resume_section(lambda: IterableSource(list(range(5))).map(add_one), 0)
+    assert position is None
+    assert lines == ["starts at the beginning (the state was taken before the first item)"]
 
 
 def test_a_state_resumes_on_a_copy_of_the_store_elsewhere(tmp_path):

@@ -32,7 +32,7 @@ def global_order(counts: Sequence[int], seed: Any, epoch: int | None, window: in
     for start in range(0, len(perm), window):
         block = perm[start : start + window]
         key_idx = np.repeat(block, counts_arr[block])
-        offsets = np.concatenate([np.arange(c) for c in counts_arr[block]]) if len(block) else np.empty(0, np.int64)
+        offsets = np.concatenate([np.arange(c, dtype=np.int64) for c in counts_arr[block]])  # block: >= 1 key
         shuffle = rng.permutation(len(key_idx))
         keys_out.append(key_idx[shuffle])
         offsets_out.append(offsets[shuffle])

@@ -110,4 +110,3 @@ class Tuner:
         steps = ", ".join(f"{k}: {r:,.0f}/s" for k, r in self.history) or "no measurement yet"
         size = f"; items ~{self.item_bytes:,} B, bound {self.bound:,} B" if self.item_bytes else ""
         return f"{self.stage}: {self.knob}={self.value} ({self.reason}; {steps}{size})"
-

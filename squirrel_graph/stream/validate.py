@@ -42,7 +42,7 @@ def check_auto_int(method: str, arg: str, value: Any, minimum: int, allow_none: 
     try:
         return check_int(method, arg, value, minimum, allow_none)
     except TypeError as exc:
-        raise TypeError(f"{exc} (or \"auto\")") from None
+        raise TypeError(f'{exc} (or "auto")') from None
 
 
 def check_seed(method: str, seed: Any) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import signal
+from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -98,6 +102,53 @@ def dask_client():
 #: mutmut sets this in its stats, clean and mutant runs; there process-level caches filled by an earlier test (or
 #: by mutmut's parent process, which forks every mutant) would hide a mutant in the code that fills them
 UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Under mutmut only: run a mutant's tests fastest first (durations from mutmut's own stats), so the ``-x``
+    run of a killed mutant stops at a quick test instead of after the slow multi-second ones."""
+    if not UNDER_MUTMUT:
+        return
+    durations = _mutmut_durations()
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+
+
+def _mutmut_durations() -> dict[str, float]:
+    """Each test's duration in mutmut's stats run (mutmut runs the tests from inside mutants/); read again when
+    the file changes (mutmut's parent process, whose memory every mutant's process inherits, rewrites it)."""
+    stats = Path("mutmut-stats.json")
+    return _read_durations(stats.stat().st_mtime_ns) if stats.exists() else {}
+
+
+@functools.lru_cache(maxsize=1)
+def _read_durations(mtime_ns: int) -> dict[str, float]:
+    return json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
+
+
+class MutantHang(Exception):
+    """Raised in a test that ran far past its recorded duration under mutmut: the mutant hangs the run."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under mutmut only: a test (setup and teardown included) still running 30 s + 5x its recorded duration
+    fails, so a mutant that hangs a run (a lost wake-up, a pool never drained) costs seconds rather than mutmut's
+    wall limit for the whole test selection (the 30 s cover session fixtures starting on a loaded machine)."""
+    if not UNDER_MUTMUT or not hasattr(signal, "setitimer"):
+        yield
+        return
+    limit = 30.0 + 5.0 * _mutmut_durations().get(item.nodeid, 6.0)
+
+    def hang(signum, frame):
+        raise MutantHang(f"{item.nodeid} still running after {limit:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=UNDER_MUTMUT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
 from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -106,11 +105,17 @@ UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
 
 def pytest_collection_modifyitems(session, config, items):
     """Under mutmut only: run a mutant's tests fastest first (durations from mutmut's own stats), so the ``-x``
-    run of a killed mutant stops at a quick test instead of after the slow multi-second ones."""
+    run of a killed mutant stops at a quick test instead of after the slow multi-second ones; and give each test
+    without a timeout of its own 30 s + 5x its recorded duration (pytest-timeout, setup and teardown included),
+    so a mutant that hangs a run (a lost wake-up, a pool never drained) costs seconds, not the 300 s default (the
+    30 s cover session fixtures starting on a loaded machine)."""
     if not UNDER_MUTMUT:
         return
     durations = _mutmut_durations()
     items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(30.0 + 5.0 * durations.get(item.nodeid, 6.0)))
 
 
 def _mutmut_durations() -> dict[str, float]:
@@ -123,32 +128,6 @@ def _mutmut_durations() -> dict[str, float]:
 @functools.lru_cache(maxsize=1)
 def _read_durations(mtime_ns: int) -> dict[str, float]:
     return json.loads(Path("mutmut-stats.json").read_text()).get("duration_by_test", {})
-
-
-class MutantHang(Exception):
-    """Raised in a test that ran far past its recorded duration under mutmut: the mutant hangs the run."""
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """Under mutmut only: a test (setup and teardown included) still running 30 s + 5x its recorded duration
-    fails, so a mutant that hangs a run (a lost wake-up, a pool never drained) costs seconds rather than mutmut's
-    wall limit for the whole test selection (the 30 s cover session fixtures starting on a loaded machine)."""
-    if not UNDER_MUTMUT or not hasattr(signal, "setitimer"):
-        yield
-        return
-    limit = 30.0 + 5.0 * _mutmut_durations().get(item.nodeid, 6.0)
-
-    def hang(signum, frame):
-        raise MutantHang(f"{item.nodeid} still running after {limit:.0f} s")
-
-    previous = signal.signal(signal.SIGALRM, hang)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=UNDER_MUTMUT)

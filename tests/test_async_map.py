@@ -84,3 +84,17 @@ def test_callback_error_surfaces_at_its_item_after_earlier_items_with_the_stage_
         next(it)
     assert stage_of(info.value) == "async_map(fail_on_3)"
     assert any("fail_on_3" in line for line in __import__("traceback").format_tb(info.value.__traceback__))
+
+
+def test_auto_workers_keep_twice_their_threads_in_flight():
+    """max_workers="auto" starts with 2 threads and 4 items in flight: one more item read per item handed over."""
+    pulled = []
+
+    def source():
+        for i in range(100):
+            pulled.append(i)
+            yield i
+
+    it = iter(IterableSource(source).async_map(square, max_workers="auto"))
+    assert [next(it), next(it), next(it)] == [0, 1, 4]
+    assert pulled == list(range(6))  # 4 in flight for the first, then one more each

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import logging
 import random
+import threading
 
 import pytest
 
 from squirrel_graph import Composable, IterableSource
-from squirrel_graph.errors import OneShotSourceWarning
-from squirrel_graph.iterstream.iterators import getsize, map_, take_
+from squirrel_graph.errors import CorruptShardError, OneShotSourceWarning
+from squirrel_graph.iterstream.iterators import getsize, map_, shuffle_, sliding_, take_, zip_index_
+from squirrel_graph.runtime import ops
 
 from helpers import add, add_one, is_odd, times_two, to_pair, total
 
@@ -296,3 +299,125 @@ def test_async_map_preserves_order_and_kwargs():
 
     out = IterableSource(range(30)).async_map(jitter, buffer=5, max_workers=8, scale=2).collect()
     assert out == [2 * x for x in range(30)]
+
+
+def test_shuffle_helper_matches_the_fluent_shuffle_and_reseeds_a_given_rng():
+    assert list(shuffle_(range(10), 5, seed=42)) == [0, 4, 2, 1, 7, 8, 5, 6, 3, 9]  # squirrel-core's order
+    assert (
+        list(shuffle_(range(10), 5, 3, seed=42)) == IterableSource(range(10)).shuffle(5, initial=3, seed=42).collect()
+    )
+    # the defaults are the fluent method's: a buffer of 1000 (full after 2000 items), the first pick at 100
+    assert list(shuffle_(range(2500), seed=1)) == IterableSource(range(2500)).shuffle(seed=1).collect()
+    given, twin = random.Random(0), random.Random(42)
+    out = list(shuffle_(range(10), 5, rng=given, seed=42))
+    assert out == list(shuffle_(range(10), 5, rng=twin)) == [0, 4, 2, 1, 7, 8, 5, 6, 3, 9]
+    assert given.getstate() == twin.getstate()  # the seed reseeded the given rng, which made the picks
+
+
+def test_sliding_helper_yields_one_partial_window_for_a_short_input_only_when_asked():
+    assert list(sliding_([1, 2], 3, deepcopy=False, drop_last_if_not_full=False)) == [[1, 2]]
+    assert list(sliding_([1, 2], 3, deepcopy=False, drop_last_if_not_full=False, fill_nan_on_partial=True)) == [
+        [1, 2, None]
+    ]
+    assert list(sliding_([1, 2], 3, deepcopy=False)) == []
+    assert list(sliding_([], 3, deepcopy=False, drop_last_if_not_full=False, fill_nan_on_partial=True)) == []
+
+
+def test_zip_index_helper_counts_from_start_with_and_without_padding():
+    assert list(zip_index_("ab", start=5)) == [(5, "a"), (6, "b")]
+    assert list(zip_index_("ab", pad_length=3, start=9)) == [("009", "a"), ("010", "b")]
+
+
+def fails_at_2(items):
+    for x in items:
+        if x == 2:
+            raise ValueError("bad 2")
+        yield x
+
+
+def test_an_error_of_a_to_function_names_its_stage_and_node():
+    with pytest.raises(ValueError, match="bad 2") as info:
+        IterableSource(range(5)).map(abs).to(fails_at_2).collect()
+    assert info.value.__notes__ == ["squirrel_graph: raised in stage 'to(fails_at_2)' (node 2:to)"]
+
+
+def test_map_annotated_names_the_stage_and_node_of_a_failing_item():
+    out = ops.map_annotated(iter([1, 0]), lambda x: 1 // x, "fetch(shards)", "3:fetch")
+    assert next(out) == 1
+    with pytest.raises(ZeroDivisionError) as info:
+        next(out)
+    assert info.value.__notes__ == ["squirrel_graph: raised in stage 'fetch(shards)' (node 3:fetch)"]
+
+
+def test_skipping_corrupt_logs_counts_and_skips_a_corrupt_shard(caplog):
+    def read(key):
+        if "bad" in str(key):
+            raise CorruptShardError(f"cannot decode {key[0] if isinstance(key, tuple) else key}")
+        return [key]
+
+    state = ops.FetchState()
+    fetch = ops.skipping_corrupt(read, state, "fetch(shards)")
+    with caplog.at_level(logging.WARNING, logger="squirrel_graph"):
+        assert [fetch("good"), fetch("bad-1"), fetch(("bad-2", b"raw"))] == [["good"], [], []]
+    assert state.skipped == [("bad-1", "cannot decode bad-1"), ("bad-2", "cannot decode bad-2")]
+    assert [r.getMessage() for r in caplog.records] == [
+        "fetch(shards): skipping corrupt shard 'bad-1': cannot decode bad-1",
+        "fetch(shards): skipping corrupt shard 'bad-2': cannot decode bad-2",
+    ]
+
+
+class SlowToClose:
+    """An iterator (not a generator) whose close() takes a moment and records the thread that called it."""
+
+    def __init__(self, n: int) -> None:
+        self.i, self.n, self.closed_by = 0, n, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.i >= self.n:
+            raise StopIteration
+        self.i += 1
+        return self.i
+
+    def close(self) -> None:
+        threading.Event().wait(0.02)
+        self.closed_by = threading.current_thread().name
+
+
+def test_closing_or_draining_a_prefetch_returns_once_its_reader_has_closed_the_input():
+    source = SlowToClose(1000)
+    it = ops.prefetch_(lambda: source, 2, "prefetch(2)", "1:prefetch")
+    assert [next(it), next(it)] == [1, 2]
+    it.close()
+    assert source.closed_by == "squirrel_graph prefetch 1:prefetch"
+    drained = SlowToClose(3)
+    assert list(ops.prefetch_(lambda: drained, 2, "prefetch(2)", "1:prefetch")) == [1, 2, 3]
+    assert drained.closed_by == "squirrel_graph prefetch 1:prefetch"
+
+
+def test_a_prefetch_over_an_input_without_close_ends_cleanly(monkeypatch):
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)  # an error in the reader thread would land here
+    assert list(ops.prefetch_(lambda: iter([1, 2, 3]), 2, "prefetch(2)", "1:prefetch")) == [1, 2, 3]
+    assert errors == []
+
+
+def test_after_ctrl_c_a_prefetch_does_not_wait_for_its_reader():
+    gate = threading.Event()
+
+    def stuck():
+        yield 0
+        gate.wait(10)  # the reader is stuck in the input when Ctrl-C arrives
+        yield 1
+
+    it = ops.prefetch_(stuck, 2, "prefetch(2)", "1:prefetch")
+    assert next(it) == 0
+    with pytest.raises(KeyboardInterrupt):
+        it.throw(KeyboardInterrupt)
+    (reader,) = [t for t in threading.enumerate() if t.name == "squirrel_graph prefetch 1:prefetch"]
+    assert reader.is_alive()  # not joined: still inside the input
+    gate.set()
+    reader.join(5)
+    assert not reader.is_alive()

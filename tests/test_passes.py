@@ -370,6 +370,58 @@ def test_offload_declines_without_a_shard_reader_and_stops_at_a_local_callback()
     assert run(result.plan, "dask") == run(plan) == [s.upper() for s in ALL_SHARD_ITEMS]
 
 
+def down_at_b(key):
+    if key == "b":
+        raise ConnectionError("store down")
+    return read_shard(key)
+
+
+def corrupt_at_b(key):
+    from squirrel_graph.io.serialization import CorruptShardError
+
+    if key == "b":
+        raise CorruptShardError("b.gz: not a gzip file")
+    return read_shard(key)
+
+
+def fails_on_b0(s):
+    if s == "b0":
+        raise ValueError("bad sample")
+    return s
+
+
+def per_key_task(fetch, *after):
+    """The task body of the per-key node offload_per_key makes of keys -> ``fetch`` -> flatten -> ``after``."""
+    from squirrel_graph.runtime.per_key import PerKeyTask
+
+    plan, _ = chain(KeySource(source=list(SHARD_SIZES), store="s"), fetch, Flatten(), *after)
+    return PerKeyTask(offload_per_key(plan, DASK).plan.node("1:dask_per_key"))
+
+
+def test_a_per_key_task_gives_up_on_a_shard_naming_the_fetch_and_its_limits():
+    task = per_key_task(Fetch(fn=down_at_b, store="s", timeout=5), Map(fn=upper))
+    assert task(["a", "c"]) == (["A0", "A1", "A2", "C0", "C1"], [])
+    with pytest.raises(ConnectionError) as err:
+        task(["a", "b"])
+    assert str(err.value) == (
+        "fetch(s): shard 'b' failed after 1 attempt(s) (fetch_timeout=5 s, fetch_retries=0): ConnectionError: "
+        "store down"
+    )
+
+
+def test_a_per_key_task_skips_a_corrupt_shard_and_logs_it_naming_the_fetch(caplog):
+    task = per_key_task(Fetch(fn=corrupt_at_b, store="s", skip_corrupt=True), Map(fn=upper))
+    with caplog.at_level("WARNING", logger="squirrel_graph"):
+        assert task(["a", "b", "c"]) == (["A0", "A1", "A2", "C0", "C1"], [("b", "b.gz: not a gzip file")])
+    assert caplog.messages == ["fetch(s): skipping corrupt shard 'b': b.gz: not a gzip file"]
+
+
+def test_an_error_in_a_per_key_task_names_the_stage_and_node_it_came_from():
+    with pytest.raises(ValueError, match="bad sample") as err:
+        per_key_task(Fetch(fn=read_shard, store="s"), Map(fn=fails_on_b0), Map(fn=upper))(["a", "b"])
+    assert err.value.__notes__ == ["squirrel_graph: raised in stage 'map(fails_on_b0)' (node 3:map)"]
+
+
 # ------------------------------------------------------------------------------------------ fuse_maps
 
 
@@ -599,6 +651,30 @@ def test_attach_equalize_makes_ranks_yield_the_same_count_of_their_own_items(mod
             assert got == own[:count]
         else:  # pad repeats this rank's own items from its start, in order
             assert got == (own * count)[:count]
+
+
+@covers("attach_equalize", "fires")
+@pytest.mark.parametrize(
+    ("between", "below", "expected"),
+    [
+        ([Shuffle(size=4, seed=1)], [Flatten()], ["keys", "split", "shuffle", "fetch", "flatten", "equalize"]),
+        ([], [Map(fn=upper)], ["keys", "split", "fetch", "equalize", "map"]),
+        ([Map(fn=upper)], [Flatten()], ["keys", "split", "equalize", "map", "fetch", "flatten"]),
+        ([Filter(predicate=bool)], [Flatten()], ["keys", "split", "equalize", "filter", "fetch", "flatten"]),
+    ],
+    ids=["shuffled keys", "no unnesting", "mapped keys", "filtered keys"],
+)
+def test_attach_equalize_reaches_the_shard_reader_only_through_stages_that_keep_every_key(between, below, expected):
+    """A shuffle keeps the keys and their count; a map changes them and a filter their count: the equalize then
+    stays on the split. Below the reader it takes the unnesting only."""
+    plan, _ = chain(
+        KeySource(source=["a", "b", "c", "d"], store="s"),
+        Split("rank", 0, 2, equalize="drop"),
+        *between,
+        Fetch(fn=read_shard, max_workers=1, store="s"),
+        *below,
+    )
+    assert kinds(attach_equalize(plan).plan) == expected
 
 
 @covers("attach_equalize", "declines")

@@ -18,6 +18,7 @@ from torch_helpers import sample_id, write_store
 from squirrel_graph import IterableSource, SplitByRank, SplitByWorker
 from squirrel_graph.driver import MessagepackDriver
 from squirrel_graph.errors import PyTorchSplittingException
+from squirrel_graph.graph import Equalize, Filter, IterSource, Plan, Split
 from squirrel_graph.runtime import splits
 
 
@@ -141,6 +142,39 @@ def test_a_multi_rank_run_needs_a_rank_split_built_for_its_world_size(as_rank):
         list(stale.to_torch_iterable())
 
 
+def test_the_torch_checks_raise_with_their_full_advice_and_only_for_an_initialized_group_of_several(
+    as_rank, monkeypatch
+):
+    def refusal(ds):
+        with pytest.raises(PyTorchSplittingException) as err:
+            list(ds)
+        return str(err.value)
+
+    as_rank(0, 1)
+    assert list(IterableSource(range(3)).to_torch_iterable()) == [0, 1, 2]  # one rank: nothing to split
+    as_rank(0, 2)
+    assert refusal(IterableSource(range(3)).to_torch_iterable()) == (
+        "to_torch_iterable(): this is a multi-rank run but nothing upstream splits by rank, so every rank would see "
+        "every item; add split_by_rank_pytorch() (or pass enforce_rank_check=False)"
+    )
+    as_rank(1, 3)
+    stale = IterableSource(range(8)).split_by_rank_pytorch()
+    as_rank(1, 2)
+    assert refusal(stale.to_torch_iterable()) == (
+        "to_torch_iterable(): a rank split upstream was built for [3] rank(s) but this run has 2: build the stream "
+        "after torch.distributed.init_process_group()"
+    )
+    assert list(stale.to_torch_iterable(enforce_rank_check=False)) == [1, 4, 7]  # the flag turns this check off too
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)  # available, not initialized
+    assert list(IterableSource(range(3)).to_torch_iterable()) == [0, 1, 2]
+    with as_worker(1, 2):
+        assert refusal(IterableSource(range(3)).to_torch_iterable()) == (
+            "to_torch_iterable(): this runs in a multi-worker DataLoader but nothing upstream splits by worker, so "
+            "every worker would yield every item; add split_by_worker_pytorch() or key_hooks=[SplitByWorker] (or "
+            "pass enforce_worker_check=False)"
+        )
+
+
 # ------------------------------------------------------------------------------------------------ equalize
 
 
@@ -203,3 +237,125 @@ def test_equalize_drop_with_counts_that_promise_more_than_the_shards_hold_names_
     stream = MessagepackDriver(url).get_iter(key_hooks=[hook])
     with pytest.raises(ValueError, match="shard_counts"):
         stream.collect()
+
+
+def test_equalize_drop_error_names_the_count_of_the_first_pass_and_the_promise(tmp_path, as_rank):
+    url = str(tmp_path / "s")
+    write_store(url, [2, 2])
+    as_rank(0, 2)
+    hook = functools.partial(SplitByRank, equalize="drop", shard_counts={"shard-000": 5, "shard-001": 5})
+    with pytest.raises(ValueError) as err:
+        MessagepackDriver(url).get_iter(key_hooks=[hook]).collect()
+    assert str(err.value) == (
+        "equalize('drop', rank 0/2): this process yielded 2 items but its shard counts promised at least 5; the "
+        "counts are wrong (check shard_counts=)"
+    )
+
+
+def test_equalize_with_callable_shard_counts_uses_them_for_the_target(tmp_path, as_rank):
+    url = str(tmp_path / "s")
+    write_store(url, [3, 3])
+    as_rank(0, 2)
+    hook = functools.partial(SplitByRank, equalize="drop", shard_counts=lambda key: 2)
+    assert MessagepackDriver(url).get_iter(key_hooks=[hook]).map(sample_id).collect() == [0, 1]
+
+
+def test_equalize_pad_of_a_process_without_items_says_it_has_none_to_repeat(as_rank):
+    as_rank(1, 2)  # range(1): rank 0 holds 0, rank 1 nothing
+    assert IterableSource(range(1)).split_by_rank_pytorch(equalize="drop").collect() == []
+    with pytest.raises(ValueError) as err:
+        IterableSource(range(1)).split_by_rank_pytorch(equalize="pad").collect()
+    assert str(err.value) == "equalize('pad', rank 1/2): cannot pad to 1 items: this process has none to repeat"
+
+
+def test_equalize_counts_a_callable_source_and_refuses_a_one_shot_iterator_with_the_full_reason(as_rank):
+    as_rank(1, 2)
+    assert IterableSource(functools.partial(range, 7)).split_by_rank_pytorch(equalize="pad").collect() == [1, 3, 5, 1]
+    with pytest.raises(ValueError) as err:
+        IterableSource(iter(range(7))).split_by_rank_pytorch(equalize="drop").collect()
+    assert str(err.value) == (
+        "equalize('drop', rank 1/2): equal counts need a re-iterable source (a list, a range, a callable), not an "
+        "iterator that counting would use up"
+    )
+
+
+def test_equalize_without_a_rank_split_at_the_listing_is_refused_naming_what_it_found():
+    from squirrel_graph.backends.lowering import lower
+    from squirrel_graph.backends.registry import backends_for
+
+    source, eq = IterSource(source=range(6)), Equalize(world_size=2)
+    unsplit = Plan.build([("0:source", source, ()), ("1:equalize", eq, ("0:source",))], "1:equalize")
+    filtered = Plan.build(
+        [
+            ("0:source", source, ()),
+            ("1:split", Split("rank", 0, 2), ("0:source",)),
+            ("2:filter", Filter(predicate=bool), ("1:split",)),
+            ("3:equalize", eq, ("2:filter",)),
+        ],
+        "3:equalize",
+    )
+    for plan, found in ((unsplit, "source(range(0, 6))"), (filtered, "filter(bool)")):
+        with pytest.raises(ValueError) as err:
+            lower(plan, backends_for("threaded", {}, {}))
+        assert str(err.value) == (
+            "equalize('drop', rank 0/2): equal counts per rank need the rank split at a driver's key listing (or "
+            f"right below a source), with only count-preserving stages after it; found {found} instead"
+        )
+
+
+def test_equalize_reports_its_pass_and_counts_per_item_and_records_its_target(tmp_path, as_rank):
+    """Shards of 3 and 1 items: rank 1 pads its one item to 3, one pass per item."""
+    url = str(tmp_path / "s")
+    write_store(url, [3, 1])
+    as_rank(1, 2)
+    stream = MessagepackDriver(url).get_iter(key_hooks=[functools.partial(SplitByRank, equalize="pad")])
+    stream = stream.map(sample_id)
+    it = iter(stream)
+    assert stream.state_dict()["position"] is None  # before the first item
+    positions = []
+    for item in it:
+        assert item == 3
+        positions.append({k: v for k, v in stream.state_dict()["position"].items() if k != "up"})
+    assert positions == [
+        {"produced": 1, "pass": 0, "pass_start": 0},
+        {"produced": 2, "pass": 1, "pass_start": 1},
+        {"produced": 3, "pass": 2, "pass_start": 2},
+    ]
+    state = stream.__dict__["_last_state"][0]
+    assert state["2:split.equalize"] == {"target": 3, "own": 1, "per_rank": [3, 1], "yielded": 3}
+
+
+@pytest.mark.parametrize(
+    ("mode", "world", "rest"),
+    [
+        ("drop", 2, [[4, 8, 5, 9], [6, 7]]),
+        ("pad", 2, [[4, 8, 5, 9], [6, 10, 7, 3]]),
+        ("drop", 3, [[4, 8, 7], [6], [5, 9]]),  # old shares 0 and 3, 1, 2: the old world size sets the counts
+        ("pad", 3, [[4, 8, 7, 3], [6, 10], [5, 9]]),
+    ],
+)
+def test_a_merged_equalize_state_resumes_each_old_share_with_its_old_worker_count(as_rank, mode, world, rest):
+    """2 ranks x 2 workers each take one item of range(11); ``world`` ranks without workers resume the four
+    shares."""
+    from squirrel_graph.checkpoint import merge_states
+
+    def make():
+        return IterableSource(list(range(11))).split_by_rank_pytorch(equalize=mode).split_by_worker_pytorch()
+
+    states = []
+    for rank in range(2):
+        as_rank(rank, 2)
+        stream = make()
+        for w in range(2):
+            with as_worker(w, 2):
+                it = iter(stream)
+                assert next(it) == [0, 2, 1, 3][2 * rank + w]
+                states.append(stream.state_dict())
+    merged = merge_states(states)
+    resumed = []
+    for rank in range(world):
+        as_rank(rank, world)
+        stream = make()
+        stream.load_state_dict(merged)
+        resumed.append(stream.collect())
+    assert resumed == rest

@@ -228,4 +228,65 @@ def test_a_packing_failure_names_the_stage(monkeypatch):
     ds = IterableSource([np.zeros(2)] * 4).batched(2).to_torch_iterable(pack=True)
     with pytest.raises(RuntimeError, match="No space left") as info:
         ds.collect()
-    assert any("'pack_batches'" in note for note in info.value.__notes__)
+    assert info.value.__notes__ == ["squirrel_graph: raised in stage 'pack_batches' (node 2:pack_batches)"]
+
+
+class Pair(tuple):
+    """A tuple subclass that is no namedtuple: its copies might not keep its type."""
+
+
+def test_tuples_lists_namedtuples_and_plain_cpu_tensors_pack_in_one_process():
+    cases = [
+        [(np.full(2, i, np.float32), i) for i in range(3)],
+        [[np.full(2, i, np.float32), i] for i in range(3)],
+        [Point(np.full(2, i, np.int32), np.float64(i)) for i in range(3)],
+        [torch.full((2,), float(i)) for i in range(3)],
+    ]
+    for batch in cases:
+        packed = pack_batch(batch)
+        assert isinstance(packed, PackedBatch)
+        assert [type(item) for item in packed] == [type(item) for item in batch]
+        first = [item if isinstance(item, torch.Tensor) else item[0] for item in packed]
+        assert [t.tolist() for t in first] == [[float(i)] * 2 for i in range(3)]
+        assert n_storages(first) == 1 and first[0].is_shared()
+    named = pack_batch(cases[2])
+    assert n_storages(item.y for item in named) == 1 and named[1].y.item() == 1.0
+    assert [item[1] for item in pack_batch(cases[0])] == [0, 1, 2]  # ints are no arrays: left as they are
+    pairs = [Pair((np.full(2, i, np.float32),)) for i in range(3)]
+    assert pack_batch(pairs) is pairs
+
+
+def test_the_packing_stage_passes_batches_that_are_no_lists_and_packs_the_lists_after_them():
+    from squirrel_graph.runtime import packing
+
+    one = (np.zeros(2), np.ones(2))
+    out = list(packing._packed(iter([one, [np.zeros(2), np.ones(2)]]), "2:pack_batches"))
+    assert out[0] is one and len(out) == 2
+    assert isinstance(out[1], PackedBatch) and [t.tolist() for t in out[1]] == [[0.0, 0.0], [1.0, 1.0]]
+
+
+def test_a_copied_packed_batch_keeps_its_fields_and_still_sends_each_packed_tensor_once(monkeypatch):
+    """DataLoader's default_convert copies the batch before converting its items: the copy must stay packed."""
+    import copy
+
+    packed = pack_batch([{"a": np.full(2, i, np.float32)} for i in range(3)])
+    copied = copy.copy(packed)
+    assert type(copied) is PackedBatch and copied is not packed and list(copied) == list(packed)
+    assert copied.layout == packed.layout and copied.fields is packed.fields
+    sent = []
+    reduce_tensor = ForkingPickler._extra_reducers[torch.Tensor]
+    monkeypatch.setitem(ForkingPickler._extra_reducers, torch.Tensor, lambda t: sent.append(t) or reduce_tensor(t))
+    got = pickle.loads(ForkingPickler.dumps(copied))
+    assert [tuple(t.shape) for t in sent] == [(3, 2)] and [item["a"].tolist() for item in got] == [
+        [0.0] * 2,
+        [1.0] * 2,
+        [2.0] * 2,
+    ]
+
+
+def test_an_inactive_packing_stage_passes_the_batches_on_in_a_worker_too(monkeypatch):
+    from squirrel_graph.runtime import packing
+
+    monkeypatch.setattr(packing, "in_dataloader_worker", lambda: True)  # as in a worker
+    batches = IterableSource(range(4)).batched(2).map(reverse).to_torch_iterable(pack=True).collect()
+    assert batches == [[1, 0], [3, 2]] and all(type(b) is list for b in batches)

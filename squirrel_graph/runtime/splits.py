@@ -88,12 +88,10 @@ def equalize(nid: str, node: Equalize, plan: Plan, opener_of: Callable[[str], Ca
 
     def run(inputs: Sequence[Opener], ctx: RunContext) -> Iterator[Any]:
         keys = list(open_listing(RunContext()))
-        worker, workers = ctx.shares.get("worker") or worker_info()  # a merged state's old share, if resumed
-        rank = ctx.shares["rank"][0] if "rank" in ctx.shares else node.rank
-        per_rank = [
-            sum(counts(k) for k in _assign(keys, splits, r, node.world_size, worker, workers))
-            for r in range(node.world_size)
-        ]
+        # a merged state's old share, if resumed: its rank and worker among the old run's, whatever this run's are
+        worker, workers = ctx.shares.get("worker") or worker_info()
+        rank, world = ctx.shares.get("rank") or (node.rank, node.world_size)
+        per_rank = [sum(counts(k) for k in _assign(keys, splits, r, world, worker, workers)) for r in range(world)]
         target = min(per_rank) if node.mode == "drop" else max(per_rank)
         state = ctx.state[nid] = {"target": target, "own": per_rank[rank], "per_rank": per_rank}
         start = resume.taken(ctx, nid)

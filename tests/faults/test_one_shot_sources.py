@@ -174,3 +174,55 @@ def test_a_forked_worker_iterating_its_own_copy_for_the_first_time_does_not_warn
     stream.collect()  # the parent uses it up: a worker forked now inherits a used-up copy, and is told so
     out, messages = _run_in_forked_child(stream)
     assert out == [] and len(messages) == 1
+
+
+def test_the_warning_says_what_happened_and_what_to_pass_instead_in_full():
+    stream = IterableSource(iter([1, 2]))
+    stream.collect()
+    assert one_shot_warnings(stream.collect) == (
+        [],
+        [
+            "source(list_iterator) (node 0:source): this one-shot list_iterator was already iterated (by an earlier "
+            "run, or by an earlier pass of loop() or a Multiplexer), so this run reads only what was left of it "
+            "(nothing, if it was used up). To iterate a stream again, pass a list, a range or a callable that returns "
+            "a fresh iterator: IterableSource(make_items) rather than IterableSource(make_items())."
+        ],
+    )
+
+
+def test_the_warning_is_never_attributed_to_the_librarys_own_files():
+    """Outside mutmut it points at the user's line (test above); anywhere, it points outside squirrel_graph."""
+    import squirrel_graph
+
+    package = os.path.dirname(os.path.abspath(squirrel_graph.__file__)) + os.sep
+    stream = IterableSource(items()).map(add_one)
+    stream.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stream.collect()
+    assert len(caught) == 1 and not os.path.abspath(caught[0].filename).startswith(package)
+
+
+def test_a_used_up_generator_is_not_kept_alive_and_its_record_goes_with_it():
+    import gc
+    import weakref
+
+    from squirrel_graph.runtime import one_shot
+
+    gen = items()
+    stream = IterableSource(gen)
+    stream.collect()
+    key, ref = id(gen), weakref.ref(gen)
+    assert one_shot._weak[key]() is gen and key not in one_shot._pinned
+    del stream, gen
+    gc.collect()
+    assert ref() is None and key not in one_shot._weak
+
+
+def test_the_newest_64_iterators_without_weak_references_are_remembered():
+    its = [iter([i]) for i in range(65)]
+    for i, it in enumerate(its):
+        assert one_shot_warnings(IterableSource(it).collect) == ([i], [])
+    assert len(one_shot_warnings(IterableSource(its[1]).collect)[1]) == 1  # the oldest of the newest 64
+    assert len(one_shot_warnings(IterableSource(its[64]).collect)[1]) == 1
+    assert one_shot_warnings(IterableSource(its[0]).collect) == ([], [])  # dropped: looks like a first run

@@ -13,7 +13,7 @@ import counting_fs as cf
 import numpy as np
 import pytest
 
-from squirrel_graph import IterableSource
+from squirrel_graph import IterableSource, Multiplexer, MultiplexingStrategy
 from squirrel_graph.checkpoint import NotResumableError, StateMismatchError, check_resumable
 from squirrel_graph.io.drivers import MessagepackDriver
 from tests.helpers import add_one, is_odd, not_div3, sleepy, times_two
@@ -519,3 +519,259 @@ def test_a_state_resumes_on_a_copy_of_the_store_elsewhere(tmp_path):
     moved = make(str(tmp_path / "b"))
     moved.load_state_dict(stream.state_dict())
     assert head + list(moved) == list(make(first))
+
+
+@pytest.mark.parametrize(
+    "n, kw",
+    [
+        (7, {"window_size": 3, "stride": 2, "drop_last_if_not_full": False}),  # the tail ends on a 1-item window
+        (2, {"window_size": 3, "drop_last_if_not_full": False}),  # the input ends inside the first window
+        (2, {"window_size": 3, "drop_last_if_not_full": False, "fill_nan_on_partial": True}),
+        (250, {"window_size": 200, "stride": 100, "drop_last_if_not_full": False}),  # a 150-item tail window
+    ],
+    ids=["one-item tail", "partial first window", "padded first window", "long tail"],
+)
+def test_sliding_windows_resume_inside_their_tail_and_after_a_partial_first_window(n, kw):
+    from squirrel_graph.runtime.ops import sliding_
+
+    def make():
+        return IterableSource(list(range(n))).sliding(deepcopy=False, **kw)
+
+    full = check_every_position(make)
+    reference = sliding_(
+        range(n),
+        kw["window_size"],
+        False,
+        kw.get("stride", 1),
+        False,
+        kw.get("min_window_size", 1),
+        kw.get("fill_nan_on_partial", False),
+    )
+    assert full == [list(w) for w in reference]
+
+
+def mux_inputs():
+    return [IterableSource([1, 2, 3, 4]), IterableSource(["a", "b"]), IterableSource([10, 20, 30, 40])]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Multiplexer(mux_inputs(), mux_strategy=MultiplexingStrategy.ROUND_ROBIN),
+        lambda: Multiplexer(
+            mux_inputs(), mux_strategy=MultiplexingStrategy.UNIFORM_WITH_REPLACEMENT, seed=4, max_reinits=4
+        ),
+    ],
+    ids=["round robin", "uniform"],
+)
+def test_multiplexers_resume_after_an_input_ran_out_mid_cycle(make):
+    """The second input runs out after 7 items: the cycle (or the uniform draws replayed) goes on from there."""
+    full = check_every_position(make)
+    assert {1, "a", 10} <= set(full)
+    stream = make()
+    iter(stream)
+    assert stream.state_dict()["position"] is None  # nothing drawn yet: starts at the beginning
+
+
+def resumed_twice(make, k1, k2):
+    """Items of a run interrupted after ``k1`` items, resumed, interrupted again after ``k2`` items in all and
+    resumed again; with the state of the first resumed run."""
+    head, state = resumed_after(make, k1)
+    again = make()
+    again.load_state_dict(state)
+    it = iter(again)
+    middle = [next(it) for _ in range(k2 - k1)]
+    second = json.loads(json.dumps(again.state_dict()))
+    it.close()
+    last = make()
+    last.load_state_dict(second)
+    return head[:k1] + middle + list(last), second
+
+
+@pytest.mark.parametrize("k1", [1, 4, 9, 13])
+def test_a_sampler_source_resumed_twice_replays_all_its_draws(k1):
+    from squirrel_graph.iterstream.source import IterableSamplerSource
+
+    def make():
+        inputs = [IterableSource(list(range(5))), IterableSource(list(range(100, 112))), IterableSource([7])]
+        return IterableSamplerSource(inputs, probs=[0.2, 0.5, 0.3], seed=9)
+
+    full = list(make())
+    for k2 in range(k1, len(full) + 1, 2):
+        got, second = resumed_twice(make, k1, k2)
+        assert got == full, f"resumed after {k1}, then after {k2}"
+        assert second["position"]["draws"] >= k2  # a draw per item, and one per input that ran out
+
+
+def state_after(make, k):
+    stream = make()
+    it = iter(stream)
+    for _ in range(k):
+        next(it)
+    state = json.loads(json.dumps(stream.state_dict()))
+    it.close()
+    return state
+
+
+SHUFFLES = [(8, 8, 3, 60), (8, 2, 5, 90), (8, 8, 11, 90), (16, 4, 1, 120), (16, 16, 2, 120)]  # size, initial, seed, n
+
+
+@pytest.mark.parametrize("size, initial, seed, n", SHUFFLES)
+def test_a_seeded_shuffle_state_keeps_the_snapshots_from_the_one_before_its_oldest_buffered_item(
+    size, initial, seed, n
+):
+    """``from`` is the last snapshot (one before every ``size // 8``-th pull) at or before the oldest buffered
+    item; ``segments`` are the later ones before ``pulled``, every k-th of them when there are more than 24."""
+    every = max(1, size // 8)
+
+    def make():
+        return IterableSource(list(range(n))).shuffle(size, initial=initial, seed=seed)
+
+    full = list(make())
+    thinned = 0
+    for k in range(1, n + 1):
+        position = state_after(make, k)["position"]
+        pulled = position["pulled"]
+        oldest = min(set(range(pulled)) - set(full[:k]), default=pulled)
+        first = oldest - oldest % every
+        assert position["emitted"] == k
+        assert (position["from"], position["up"]) == (first, {"n": first} if first else None), k
+        later = list(range(first + every, pulled, every))
+        step = max(1, -(-len(later) // 24))
+        thinned += step > 1
+        assert position["segments"] == [[m, {"n": m}] for m in later[::step]], k
+    assert thinned or size == 16  # the first sizes keep an item long enough for a state to thin its snapshots
+
+
+READS: list[int] = []
+
+
+def read(i):
+    READS.append(i)
+    return i
+
+
+def planned_reads(position, rest, size):
+    """The reads (ranges of input items) of a shuffle resumed from ``position`` that yields ``rest``: the last
+    ``size`` items pulled (and after) at once, from the saved snapshot at or before them; then each older buffered
+    item when it is picked, from the snapshot at or before it, with the buffered items close behind it (gaps up to
+    4 snapshot intervals) in the same read."""
+    every, pulled = max(1, size // 8), position["pulled"]
+    marks = [position["from"]] + [m for m, _ in position["segments"]]
+    cut = max((m for m in marks if m <= max(0, pulled - size)), default=position["from"])
+    reads = [range(cut, pulled)]
+    unread = {i for i in rest if i < cut}
+    for item in rest:
+        if item in unread:
+            upto = item
+            for later in sorted(u for u in unread if u > item):
+                if later - upto > 4 * every:
+                    break
+                upto = later
+            reads.append(range(max(m for m in marks if m <= item), upto + 1))
+            unread -= set(reads[-1])
+    return reads
+
+
+@pytest.mark.parametrize("size, initial, seed, n", SHUFFLES)
+def test_a_resumed_seeded_shuffle_re_reads_its_recent_items_once_and_older_ones_when_it_picks_them(
+    size, initial, seed, n
+):
+    def make():
+        return IterableSource(list(range(n))).map(read).shuffle(size, initial=initial, seed=seed)
+
+    full = list(make())
+    old = 0
+    for k in range(1, n + 1, 2):
+        stream = make()
+        it = iter(stream)
+        head = [next(it) for _ in range(k)]
+        state = json.loads(json.dumps(stream.state_dict()))
+        it.close()
+        resumed = make()
+        resumed.load_state_dict(state)
+        READS.clear()
+        assert head + list(resumed) == full
+        pulled = state["position"]["pulled"]
+        planned = [i for r in planned_reads(state["position"], full[k:], size) for i in r]
+        assert [i for i in READS if i < pulled] == planned, k
+        assert [i for i in READS if i >= pulled] == list(range(pulled, n))  # and the items after them once
+        old += bool(planned) and len(planned) > pulled - planned[0]  # it read placeholders
+    assert old  # some states hold items older than the recent part
+
+
+@pytest.mark.parametrize("size, initial, seed, n", SHUFFLES[:2] + SHUFFLES[3:4] + [(32, 32, 6, 120)])
+@pytest.mark.parametrize("k1", [1, 6, 23])
+def test_a_seeded_shuffle_resumed_twice_yields_the_rest_and_points_where_the_uninterrupted_run_does(
+    size, initial, seed, n, k1
+):
+    def make():
+        return IterableSource(list(range(n))).shuffle(size, initial=initial, seed=seed)
+
+    full = list(make())
+    for k2 in range(k1, n + 1, 5):
+        got, second = resumed_twice(make, k1, k2)
+        assert got == full, f"resumed after {k1}, then after {k2}"
+        here, there = second["position"], state_after(make, k2)["position"]
+        assert {**here, "segments": None} == {**there, "segments": None}, (k1, k2)
+
+
+def test_a_resumed_item_shuffle_reads_older_items_back_without_reading_ahead(tmp_path):
+    """The shuffle's input fetches 4 shards at a time; reading a picked old item back fetches only its own."""
+    from collections import Counter
+
+    url = write_store(f"reqfile://{tmp_path}/s", n_shards=20, per_shard=5)
+
+    def make():
+        return MessagepackDriver(url).get_iter(max_workers=4).shuffle(8, initial=8, seed=2).map(add_i)
+
+    full = [i - 1 for i in make()]
+    for k in range(2, 100, 6):
+        stream = make()
+        it = iter(stream)
+        head = [next(it) - 1 for _ in range(k)]
+        state = json.loads(json.dumps(stream.state_dict()))
+        it.close()
+        resumed = make()
+        resumed.load_state_dict(state)
+        cf.LOG.clear()
+        assert head + [i - 1 for i in resumed] == full
+        recent, *back = planned_reads(state["position"], full[k:], 8)
+        planned = Counter(range(recent.start // 5, 20))  # the recent part, and on to the end
+        for r in back:
+            planned.update(range(r.start // 5, (r.stop - 1) // 5 + 1))
+        assert Counter(shard_reads()) == Counter({f"shard-{s:02d}": n for s, n in planned.items()}), k
+
+
+def test_a_seeded_shuffle_below_a_worker_split_reads_its_older_items_back_through_the_split():
+    full = check_every_position(lambda: IterableSource(list(range(60))).split_by_worker_pytorch().shuffle(8, seed=3))
+    assert sorted(full) == list(range(60))  # one process, no DataLoader: the split keeps every item
+
+
+def test_an_unseeded_shuffle_state_names_it_and_says_to_give_it_a_seed():
+    stream = IterableSource(list(range(30))).shuffle(5)
+    it = iter(stream)
+    next(it)
+    assert stream.state_dict()["reason"] == "shuffle(5): an unseeded shuffle cannot replay its order; give it a seed"
+
+
+@pytest.mark.parametrize("n, initial", [(5, 2), (7, 2), (7, 8)])
+def test_a_seeded_shuffle_of_an_input_shorter_than_its_buffer_resumes_at_every_item(n, initial):
+    """The input ends while the buffer still fills (two pulls a pick, or none before the input ended)."""
+    full = check_every_position(lambda: IterableSource(list(range(n))).shuffle(8, initial=initial, seed=5))
+    assert sorted(full) == list(range(n))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"stride": 2}, {"stride": 1}, {"stride": 2, "drop_last_if_not_full": False}, {"stride": 3, "min_window_size": 1}],
+)
+def test_a_sliding_state_taken_after_the_last_window_resumes_to_nothing(kw):
+    """A state saved once the stream has ended (e.g. at the end of an epoch) resumes to an empty rest."""
+    stream = IterableSource(list(range(4))).sliding(3 if kw["stride"] == 3 else 2, deepcopy=False, **kw)
+    full = list(stream)
+    assert full  # windows were produced
+    state = json.loads(json.dumps(stream.state_dict()))
+    again = IterableSource(list(range(4))).sliding(3 if kw["stride"] == 3 else 2, deepcopy=False, **kw)
+    again.load_state_dict(state)
+    assert list(again) == []

@@ -14,6 +14,29 @@ def test_round_robin_restarts_cycle_after_exhaustion_like_squirrel_core():
     assert mux.num_samples == [3, 1, 2]
 
 
+def test_round_robin_restarts_at_the_first_input_when_one_runs_out_mid_cycle():
+    """The second input runs out on the cycle's 2nd draw: the next item comes from the first input again."""
+    mux = Multiplexer(
+        [IterableSource([1, 2, 3, 4]), IterableSource(["a", "b"]), IterableSource([10, 20, 30, 40])],
+        MultiplexingStrategy.ROUND_ROBIN,
+    )
+    assert mux.collect() == [1, "a", 10, 2, "b", 20, 3, 4, 30, 40]
+    assert mux.num_samples == [4, 2, 4]
+
+
+def test_sampling_stops_once_every_input_ran_out_once_when_max_reinits_is_far():
+    mux = Multiplexer(
+        [IterableSource(range(4)), IterableSource(range(10, 14))],
+        MultiplexingStrategy.SAMPLING,
+        sampling_probas=[0.5, 0.5],
+        max_reinits=50,
+        seed=1,
+    )
+    out = mux.collect()
+    assert set(out) == {*range(4), *range(10, 14)}
+    assert min(mux.reinit_counts) == 1  # the input that ran out last ran out once: the stream ends right there
+
+
 def test_sampling_drops_inputs_below_threshold_and_renormalises():
     mux = Multiplexer(
         [IterableSource([1]), IterableSource([2])], MultiplexingStrategy.SAMPLING, sampling_probas=[0.9995, 0.0005]

@@ -100,7 +100,11 @@ def sliding(ctx: RunContext, sid: str, inp: Any, node: Any) -> Iterator[Any]:
             yield emit()
             drop(min(stride, len(window)))
 
-    return run()
+    def windows() -> Iterator[Any]:
+        yield from run()
+        phase["done"] = True  # ran to its end: a state taken now resumes to an empty rest
+
+    return windows()
 
 
 _END = object()

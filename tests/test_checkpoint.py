@@ -775,3 +775,21 @@ def test_a_sliding_state_taken_after_the_last_window_resumes_to_nothing(kw):
     again = IterableSource(list(range(4))).sliding(3 if kw["stride"] == 3 else 2, deepcopy=False, **kw)
     again.load_state_dict(state)
     assert list(again) == []
+
+
+def test_a_resumed_shuffle_keeps_each_snapshot_once_in_its_next_state():
+    """The marks a resumed shuffle starts from are not taken again while it re-reads its recent items."""
+
+    def make():
+        return IterableSource(list(range(400))).shuffle(40, seed=2).map(add_one)
+
+    stream = make()
+    it = iter(stream)
+    head = [next(it) for _ in range(150)]
+    resumed = make()
+    resumed.load_state_dict(json.loads(json.dumps(stream.state_dict())))
+    it = iter(resumed)
+    more = [next(it) for _ in range(30)]
+    numbers = [n for n, _ in resumed.state_dict()["position"]["segments"]]
+    assert numbers == sorted(set(numbers)) and numbers  # strictly increasing: no snapshot twice
+    assert head + more + list(it) == list(make())

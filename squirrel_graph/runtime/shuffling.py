@@ -192,7 +192,7 @@ def _restore(ctx: RunContext, inp: Any, start: Any, shadow: _Shadow, snaps: _Sna
         item = next(it)
         if n in slot:
             buf[slot[n]] = item
-        if not (n + 1) % every:
+        if not (n + 1) % every and n + 1 > marks[-1][0]:  # the state's own marks are snapshots already
             snaps.before(n + 1, up())
     unread = {n for n in ids if n < cut[0]}
     ready: dict[int, Any] = {}

@@ -318,14 +318,18 @@ def test_the_series_is_bounded_and_spans_the_whole_run():
     assert max(gaps) < 4 * 100.0 / SERIES_POINTS  # spread over the run, not bunched at its start
 
 
-def probe_loop(probe, items, upstream_s=0.0, hook=True):
-    """What a generated loop does around a probe that ends its stage (with the resumed() hook, or without)."""
+def probe_loop(probe, items, upstream_s=0.0, hook=True, calls=None):
+    """What a generated loop does around a probe that ends its stage (with the resumed() hook, or without);
+    ``calls`` collects the item counts at which the probe was called."""
     due = probe.due
     for item in items:
-        time.sleep(upstream_s)  # the upstream producing the item
+        if upstream_s:
+            time.sleep(upstream_s)  # the upstream producing the item
         due -= 1
         if not due:
             due = probe(item)
+            if calls is not None:
+                calls.append(probe.count)
             yield item
             if hook:
                 probe.resumed()
@@ -361,3 +365,251 @@ def test_per_item_monitors_sample_the_upstream_wait_at_every_report():
     assert monitor.waits == 300 - 10  # one per report after the window filled: per item
     # every item waited for its 0.5 ms sleep upstream; nothing else ran, so the waits are most of the run
     assert 300 * 0.0005 * 0.9 <= monitor.upstream_seconds <= (monitor.last - monitor.start) * 1.2
+
+
+class Timeline:
+    """Item-driven time for a probe: item ``i`` arrives at ``origin + (i + 1) * step`` (exact binary fractions)."""
+
+    def __init__(self, step, origin=1024.0):
+        self.step, self.origin, self.now = step, origin, origin
+
+    def items(self, n, nbytes=8):
+        item = np.zeros(nbytes, np.uint8)
+        for i in range(n):
+            self.now = self.origin + (i + 1) * self.step
+            yield item
+
+    def count(self):
+        """The items arrived so far, read from the clock."""
+        return round((self.now - self.origin) / self.step)
+
+
+def probed(timeline, n, hook=True, node_id="1:m", nbytes=8, **monitor):
+    """Run a probe over ``n`` timeline items: (the counts it was called at, the counts it reported at, metrics)."""
+    from squirrel_graph.graph import Monitor
+    from squirrel_graph.runtime.monitoring import MonitorProbe
+
+    reports, metrics = [], []
+
+    def callback(m):
+        reports.append(timeline.count())
+        metrics.append(m)
+
+    monitor = {"callback": callback, "clock": lambda: timeline.now, "heartbeat": None, **monitor}
+    probe = MonitorProbe(Monitor(**monitor), node_id, None)
+    calls = []
+    assert sum(1 for _ in probe_loop(probe, timeline.items(n, nbytes), hook=hook, calls=calls)) == n
+    return calls, reports, metrics, probe
+
+
+def test_a_fast_probe_is_called_in_pairs_exactly_where_a_report_is_due():
+    """At 2**20 items/s a WAIT_GAP takes >1000 items: the probe asks for the next report point, then its pair."""
+    calls, reports, metrics, _ = probed(Timeline(2**-20), 3500, every=1000)
+    assert calls == [1, 2, 1000, 1001, 2000, 2001, 3000, 3001]
+    assert reports == [1000, 2000, 3000, 3500]  # and the 500 after the last report at the end
+    assert all(m["IOPS number/s"] == 2**20 for m in metrics)
+
+
+def test_a_fast_probe_samples_waits_about_every_wait_gap_at_seeded_items():
+    from squirrel_graph.runtime.monitoring import WAIT_GAP
+
+    calls, reports, _, probe = probed(Timeline(2**-20), 60_000, every=10**6)
+    assert probe.hooked is True and reports == [60_000]  # no report point in the run but the end
+    firsts, seconds = calls[0::2], calls[1::2]
+    assert seconds == [c + 1 for c in firsts]  # each call is followed by the one that times the wait
+    gaps = [b - a for a, b in zip(firsts, firsts[1:])]
+    assert len(gaps) >= 15  # WAIT_GAP x (0.5 .. 1.5) at 2**20 items/s: 1048 .. 3145 items apart
+    assert all(int(2**20 * WAIT_GAP * 0.5) <= g <= int(2**20 * WAIT_GAP * 1.5) for g in gaps), gaps
+    assert len(set(gaps)) > 1  # jittered ...
+    assert probed(Timeline(2**-20), 60_000, every=10**6)[0] == calls  # ... the same items in every run
+
+
+def test_an_unhooked_probe_on_a_slow_stream_is_called_every_min_gap_then_less_often_as_the_run_grows():
+    """No resumed() hook (the monitor does not end its loop): no wait pairs, calls spaced by the time alone."""
+    from squirrel_graph.runtime.monitoring import MIN_GAP, SERIES_POINTS
+
+    calls, reports, _, probe = probed(Timeline(2**-7), 1000, hook=False, every=10**6)
+    assert probe.hooked is False and reports == [1000]
+    assert calls[:2] == [1, 2]  # the first item (its size) and the one that finds no hook
+    for a, b in zip(calls[1:], calls[2:]):  # at 128 items/s: MIN_GAP (2 items) first, 1/64 of the run from 1.28 s
+        assert b - a == int(128 * max(MIN_GAP, a / 128 / (SERIES_POINTS // 2))), (a, b)
+    assert calls[-1] >= 1000 - int(1000 / 64) - 1  # spread over the whole run
+
+
+def test_a_heartbeat_shortens_the_gap_between_probe_calls():
+    """At 1024 items/s and a heartbeat of 1/16 s (64 items), the probe is called every quarter beat (16 items)."""
+    calls, reports, _, _ = probed(Timeline(2**-10), 400, hook=False, every=10**6, heartbeat=2**-4)
+    assert calls[:2] == [1, 2] and {b - a for a, b in zip(calls[1:], calls[2:])} == {16}
+    assert reports == [66, 130, 194, 258, 322, 386, 400]  # the first call at least 64 items after the last report
+
+
+def test_a_slow_probe_reports_at_each_heartbeat_to_the_item():
+    """At one item per second each item is probed: a heartbeat of 5 s reports at items 5, 10, 15, 20."""
+    for hook in (True, False):
+        calls, reports, metrics, _ = probed(Timeline(1.0), 20, hook=hook, every=1000, heartbeat=5.0)
+        assert calls == list(range(1, 21))
+        assert reports == [5, 10, 15, 20] and all(m["IOPS number/s"] == 1.0 for m in metrics)
+
+
+def test_interval_holds_reports_back_to_the_item():
+    """Reports are due every 10 items (1/128 s each); an interval of 20 items' time lets every other one through."""
+    for hook in (True, False):
+        _, reports, metrics, _ = probed(Timeline(2**-7), 65, hook=hook, every=10, interval=20 / 128)
+        assert reports == [10, 30, 50], hook  # at the end, 60-65 are not 20 items after 50: nothing
+        assert [m["IOPS number/s"] for m in metrics] == [128.0] * 3
+
+
+@pytest.mark.parametrize("step", [2**-20, 2**-7, 1.0])
+@pytest.mark.parametrize("hook", [True, False])
+def test_a_probe_reports_on_every_every_th_item_at_any_rate(step, hook):
+    calls, reports, metrics, _ = probed(Timeline(step), 23, hook=hook, every=5)
+    assert reports == [5, 10, 15, 20, 23] and calls[-1] <= 23
+    assert [m["IOPS number/s"] for m in metrics] == [1 / step] * 5
+
+
+def test_a_clock_that_does_not_move_breaks_nothing():
+    """A coarse clock can read the same time for a whole run: a zero duration counts as 1 ns."""
+    calls = []
+    stream = IterableSource(items(30)).monitor(calls.append, every=10, clock=lambda: 7.0)
+    assert len(stream.collect()) == 30
+    assert [c["IOPS number/s"] for c in calls] == [round(10 / 1e-9, 2)] * 3
+    assert stream.stats()["monitor"] == {"items": 30, "seconds": 0.0, "items/s": 0.0, "MB/s": 0.0}
+
+
+def test_probe_metrics_are_rounded_to_two_decimals_and_switched_off_by_kind():
+    """10 items of 1 KiB per 30 ms: 333.33 items/s and KB/s; a kind switched off reports 0 (and counts no bytes)."""
+    every = {"every": 10, "unit": "KB"}
+    _, reports, metrics, probe = probed(Timeline(0.003), 20, nbytes=1024, **every)
+    assert reports == [10, 20] and metrics == [{"IOPS number/s": 333.33, "throughput KB/s": 333.33}] * 2
+    assert probe.stats.bytes == 20 * 1024
+    _, _, metrics, probe = probed(Timeline(0.003), 20, nbytes=1024, iops=False, **every)
+    assert metrics == [{"IOPS number/s": 0, "throughput KB/s": 333.33}] * 2
+    _, _, metrics, probe = probed(Timeline(0.003), 20, nbytes=1024, throughput=False, **every)
+    assert metrics == [{"IOPS number/s": 333.33, "throughput KB/s": 0.0}] * 2
+    assert probe.stats.bytes == 0 and probe.stats.items == 20
+
+
+def test_a_probe_samples_the_size_of_the_first_item_then_once_per_every_items():
+    """Item k (1-based) holds k KiB; probed at each item (1 s apart), the sizes of items 1, 4, 7, 10 stand for
+    the three items from each."""
+    timeline = Timeline(1.0)
+
+    def sized(n):
+        for k, _ in enumerate(timeline.items(n), 1):
+            yield np.zeros(k * 1024, np.uint8)
+
+    from squirrel_graph.graph import Monitor
+    from squirrel_graph.runtime.monitoring import MonitorProbe
+
+    tp = []
+    node = Monitor(callback=lambda m: tp.append(m["throughput KB/s"]), clock=lambda: timeline.now, every=3, unit="KB")
+    probe = MonitorProbe(node, "1:m", None)
+    assert probe.hooked is None and probe.stats.label == "monitor"  # nothing known before the first call
+    assert sum(1 for _ in probe_loop(probe, sized(10))) == 10
+    assert probe.stats.bytes == 1024 * (3 * 1 + 3 * 4 + 3 * 7 + 10)
+    assert tp == [1.0, 4.0, 7.0, 10.0]  # reports at items 3, 6, 9, 10: one item/s of the sampled size
+
+
+def test_sampled_reports_pass_the_kwargs_and_name_the_stage_and_node_of_a_failing_callback():
+    from squirrel_graph.runtime.monitoring import MonitorStats, monitor_
+
+    def failing_at(n):
+        def callback(metrics, step):
+            seen.append(step)
+            if len(seen) == n:
+                raise RuntimeError("tracker down")
+
+        return callback
+
+    note = "squirrel_graph: raised in stage 'monitor('train ')' (node 2:monitor)"
+    seen = []
+    with pytest.raises(RuntimeError) as info:  # the probe of a fused loop
+        IterableSource(items(30)).map(plus_zero).monitor(failing_at(2), prefix="train ", every=5, step=7).join()
+    assert seen[:2] == [7, 7] and info.value.__notes__ == [note]
+    seen = []
+    with pytest.raises(RuntimeError) as info:  # the unfused generator's end-of-stream report
+        list(monitor_(items(9), failing_at(3), "", True, True, "MB", 2, 5, None, ticking(), {"step": 8},
+                      "monitor('train ')", "2:monitor", MonitorStats("m")))  # fmt: skip
+    assert seen == [8, 8, 8] and info.value.__notes__ == [note]  # items 2 and 7, then the end (8-9)
+
+
+def plus_zero(x):
+    return x + 0
+
+
+def test_stats_of_a_fast_sampled_monitor_count_the_bytes_of_every_item_between_probes():
+    """1024 items of 1 KiB, 2**-10 s apart: exactly 1 s, 1024 items/s and 1 MB/s (probes are >1 item apart)."""
+    timeline = Timeline(2**-10)
+
+    def at(i):
+        timeline.now = timeline.origin + (i + 1) * timeline.step
+        return np.zeros(1024, np.uint8)
+
+    stream = IterableSource(range(1024)).map(at).monitor(lambda m: None, every=100, clock=lambda: timeline.now)
+    assert len(stream.collect()) == 1024
+    assert stream.stats()["monitor"] == {"items": 1024, "seconds": 1.0, "items/s": 1024.0, "MB/s": 1.0}
+
+
+def test_stats_of_a_slow_sampled_monitor_end_at_its_last_item_and_so_does_its_series():
+    """At one item per clock tick each item is probed; the end-of-run clock reading changes neither."""
+    stream = IterableSource(items(300)).monitor(lambda m: None, every=1000, heartbeat=None, clock=ticking(1.0))
+    assert len(stream.collect()) == 300
+    stats = stream.stats()
+    assert stats["monitor"] == {"items": 300, "seconds": 300.0, "items/s": 1.0, "MB/s": round(300 / 1024 / 300, 2)}
+    series = stats.series["monitor"]
+    assert series[0] == (1.0, 1) and series[-1] == (300.0, 300) and len(series) < 128
+
+
+def test_stats_round_seconds_to_the_microsecond_and_rates_to_two_decimals():
+    clock = iter([0.0, 0.5, 0.6543217]).__next__  # the start, then two items of 512 KiB
+    stream = IterableSource(items(2, 2**19)).monitor(lambda m: None, every=1, window_size=1, clock=clock)
+    assert len(stream.collect()) == 2
+    assert stream.stats()["monitor"] == {"items": 2, "seconds": 0.654322, "items/s": 3.06, "MB/s": 1.53}
+
+
+def test_per_item_metrics_are_rounded_to_two_decimals_and_switched_off_by_kind():
+    """Items of 1 KiB 3 ms apart, a window of 3: 333.33 items/s and KB/s; a kind switched off reports 0."""
+
+    def run(**conf):
+        calls = []
+        stream = IterableSource(items(5)).monitor(
+            calls.append, metrics_conf=MetricsConf(throughput_unit="KB", **conf), window_size=3, every=1,
+            clock=ticking(0.003),
+        )  # fmt: skip
+        assert len(stream.collect()) == 5
+        return calls, stream.stats()["monitor"]
+
+    calls, stats = run()
+    assert calls == [{"IOPS number/s": 333.33, "throughput KB/s": 333.33}] * 3 and stats["MB/s"] > 0
+    calls, stats = run(iops=False)
+    assert calls == [{"IOPS number/s": 0, "throughput KB/s": 333.33}] * 3
+    calls, stats = run(throughput=False)
+    assert calls == [{"IOPS number/s": 333.33, "throughput KB/s": 0.0}] * 3 and stats["MB/s"] == 0.0
+
+
+def test_a_per_item_window_that_took_no_time_counts_as_1_ns():
+    calls = []
+    IterableSource(items(6)).monitor(calls.append, window_size=5, every=1, clock=lambda: 3.0).join()
+    assert [c["IOPS number/s"] for c in calls] == [round(5 / 1e-9, 2)] * 2
+
+
+def test_the_unfused_sampled_generator_reports_at_each_heartbeat_between_report_points():
+    """Every 2 items, items 6 s apart, a heartbeat of 5 s: every item is due for a report."""
+    from squirrel_graph.runtime.monitoring import MonitorStats, monitor_
+
+    calls, stats = [], MonitorStats("m")
+    gen = monitor_(items(7), calls.append, "", True, False, "MB", 1, 2, None, ticking(6.0), {}, "m", "1:m", stats, 5.0)
+    assert len(list(gen)) == 7
+    assert calls == [{"IOPS number/s": round(1 / 6, 2), "throughput MB/s": 0.0}] * 7
+    assert stats.items == 7 and stats.bytes == 0  # no throughput: no sizes
+
+
+def test_the_unfused_generator_without_a_callback_keeps_stats_at_its_report_points_only():
+    """No callback (stats only): the heartbeat does not apply; items 1, 6, 11 are the report points."""
+    from squirrel_graph.runtime.monitoring import MonitorStats, monitor_
+
+    stats = MonitorStats("m")
+    gen = monitor_(items(11), None, "", True, True, "MB", 1, 5, None, ticking(6.0), {}, "m", "1:m", stats, 5.0)
+    assert len(list(gen)) == 11
+    assert [n for _, n in stats.series][:3] == [1, 6, 11] and stats.series[-1] == (66.0, 11)
+    assert stats.waits == 2  # the waits for items 2 and 7 (nothing after the last)

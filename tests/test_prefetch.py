@@ -3,6 +3,7 @@ the reader thread released on end, break, close and error; a fusion boundary tha
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import time
@@ -193,3 +194,60 @@ def test_an_upstream_error_note_names_the_prefetch_node():
     with pytest.raises(OSError) as info:
         list(IterableSource(broken).prefetch(2))
     assert any("(node 1:prefetch)" in str(n) for n in info.value.__notes__)
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(None, 5), (4, 8), (28, 32), (64, 32)])
+def test_the_default_task_pool_size_is_that_of_thread_pool_executor(monkeypatch, cpus, workers):
+    from squirrel_graph.runtime.pool import default_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert default_workers() == workers  # min(32, cpus + 4); one CPU when the count is unknown
+
+
+def test_a_task_pool_shrinks_twice_while_busy_to_one_worker_and_grows_again():
+    from squirrel_graph.runtime.pool import TaskPool
+
+    def workers() -> int:
+        return sum(t.name.startswith("regrow-test") for t in threading.enumerate())
+
+    pool = TaskPool(4, 4, "regrow-test")
+    try:
+        gate = threading.Event()
+        busy = [pool.submit(lambda x: gate.wait(5) and x, i) for i in range(4)]
+        assert workers() == 4 and pool._running() == 4
+        pool.resize(2)  # two are told to stop after their current task ...
+        assert pool._running() == 2
+        pool.resize(0)  # ... and one more: at least one always runs
+        assert pool._running() == 1
+        gate.set()
+        assert [t.result() for t in busy] == [0, 1, 2, 3]
+        assert _wait_for(lambda: workers() == 1)
+        pool.resize(3)
+        together = threading.Barrier(3, timeout=5)  # passes only with three tasks running at once
+        grown = [pool.submit(lambda x: together.wait() >= 0 and x, i) for i in range(3)]
+        assert [t.result() for t in grown] == [0, 1, 2]
+        assert workers() == 3 and pool._running() == 3
+    finally:
+        pool.shutdown()
+    assert _wait_for(lambda: workers() == 0)
+
+
+def test_a_stop_flag_wakes_every_waiter_and_waits_no_longer_than_asked():
+    from squirrel_graph.runtime.pool import StopFlag
+
+    flag = StopFlag()
+    start = time.monotonic()
+    assert flag.wait(0) is False and flag.wait(-1.0) is False and not flag.is_set()
+    assert time.monotonic() - start < 1.0  # neither waited (a wait of 1 s each would be a bug)
+    woken = []
+    waiters = [threading.Thread(target=lambda: woken.append(flag.wait())) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.05)
+    assert woken == []  # no timeout: they wait for the flag
+    flag.set()
+    flag.set()  # twice is harmless
+    for t in waiters:
+        t.join(5)
+    assert woken == [True] * 3 and flag.is_set()
+    assert flag.wait(0) is True and flag.wait() is True

@@ -332,3 +332,114 @@ def test_third_party_network_errors_are_transient():
     assert is_transient(aiohttp.ServerDisconnectedError())
     assert is_transient(aiohttp.ClientPayloadError("truncated"))
     assert not is_transient(bex.NoCredentialsError())
+
+
+def test_botocore_timeouts_that_persist_are_timeout_errors_naming_shard_attempts_and_the_last_error(flaky_url):
+    import botocore.exceptions as bex
+
+    driver = MessagepackDriver(flaky_url, fetch_retries=1, fetch_backoff=0.01)
+    for key, error in [("k1", bex.ConnectTimeoutError), ("k2", bex.ReadTimeoutError)]:
+        FlakyMemoryFileSystem.errors[_path(flaky_url, key)] = [error(endpoint_url="http://s3")] * 2
+        with pytest.raises(TimeoutError) as info:
+            driver.get_iter(max_workers=1).collect()
+        what = error.__name__.removesuffix("TimeoutError")
+        assert str(info.value) == (
+            f"fetch(MessagepackDriver({flaky_url!r})): shard {key!r} failed after 2 attempt(s) (fetch_retries=1): "
+            f'{error.__name__}: {what} timeout on endpoint URL: "http://s3"'
+        )
+        assert isinstance(info.value.__cause__, error)
+
+
+def test_a_read_that_is_told_to_stop_gives_up_after_its_current_attempt(caplog):
+    """``stop`` set (the stream closes, or a sibling read gave up): no retry, and the error says why."""
+    from squirrel_graph.runtime.retry import retrying
+
+    calls = []
+
+    def reset(key):
+        calls.append(key)
+        raise ConnectionResetError("reset by peer")
+
+    stop = threading.Event()
+    stop.set()
+    read = retrying(reset, retries=3, backoff=0.2, timeout=2.5, stage="fetch(s3://b)", stop=stop)
+    with caplog.at_level(logging.WARNING, logger="squirrel_graph"), pytest.raises(ConnectionError) as info:
+        read("k7")
+    assert calls == ["k7"] and type(info.value) is ConnectionError and caplog.records == []
+    assert str(info.value) == (
+        "fetch(s3://b): shard 'k7' failed after 1 attempt(s) (fetch_timeout=2.5 s, fetch_retries=3); stopped early: "
+        "the stream is closing or another shard failed: ConnectionResetError: reset by peer"
+    )
+
+
+def test_a_read_waiting_to_retry_gives_up_when_told_to_stop_and_one_that_gives_up_stops_the_others():
+    from squirrel_graph.runtime.retry import retrying
+
+    stop = threading.Event()
+
+    def stalled(key):
+        threading.Timer(0.05, stop.set).start()  # the stream closes during the backoff (2 s and more)
+        raise TimeoutError("read timed out")
+
+    with pytest.raises(TimeoutError) as info:
+        retrying(stalled, retries=2, backoff=2.0, timeout=None, stage="fetch(x)", stop=stop)("k1")
+    assert str(info.value) == (
+        "fetch(x): shard 'k1' failed after 1 attempt(s) (fetch_retries=2); stopped early: the stream is closing or "
+        "another shard failed: TimeoutError: read timed out"
+    )
+    errors = [ConnectionRefusedError("refused"), ConnectionRefusedError("refused again")]
+
+    def refused(key):
+        raise errors.pop(0)
+
+    sibling_stop = threading.Event()
+    with pytest.raises(ConnectionError) as info:
+        retrying(refused, retries=1, backoff=0.001, timeout=None, stage="fetch(x)", stop=sibling_stop)("k2")
+    assert (
+        str(info.value)
+        == "fetch(x): shard 'k2' failed after 2 attempt(s) (fetch_retries=1): ConnectionRefusedError: refused again"
+    )
+    assert sibling_stop.is_set()  # the sibling reads of the stream give up after their current attempt
+
+
+def test_retries_without_a_stop_flag_sleep_and_log_each_attempt(caplog):
+    from squirrel_graph.runtime.retry import Retrying, retrying
+
+    outcomes = [ConnectionResetError("reset"), OSError(errno.EBUSY, "SlowDown"), "data"]
+
+    def flaky(key):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return f"{key}: {outcome}"
+
+    read = retrying(flaky, retries=2, backoff=0.01, timeout=None, stage="fetch(y)")
+    assert isinstance(read, Retrying)
+    with caplog.at_level(logging.WARNING, logger="squirrel_graph"):
+        assert read("k3") == "k3: data"
+    assert [r.getMessage() for r in caplog.records] == [
+        "fetch(y): shard 'k3': ConnectionResetError: reset; attempt 2 of 3 in 0.01 s",  # 10 ms .. 12.5 ms
+        "fetch(y): shard 'k3': OSError: [Errno 16] SlowDown; attempt 3 of 3 in 0.02 s",  # doubled
+    ]
+
+
+def test_reads_are_wrapped_only_when_there_is_something_to_retry_or_bound():
+    from squirrel_graph.runtime.retry import Retrying, retrying
+
+    assert retrying(None, 3, 0.5, 10.0, "s") is None
+    assert retrying(len, 0, 0.5, None, "s") is len and retrying(len, -1, 0.5, None, "s") is len
+    assert isinstance(retrying(len, 0, 0.5, 10.0, "s"), Retrying)  # a timeout to name in the error
+    assert isinstance(retrying(len, 1, 0.5, None, "s"), Retrying)
+
+
+def test_the_backoff_doubles_per_retry_up_to_the_cap_plus_up_to_a_quarter_and_leaves_random_alone():
+    import random
+
+    from squirrel_graph.runtime.retry import BACKOFF_CAP, backoff_delay
+
+    state = random.getstate()
+    for retry, base in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (6, BACKOFF_CAP), (20, BACKOFF_CAP)]:
+        delays = [backoff_delay(0.5, retry) for _ in range(200)]
+        assert all(base <= d <= 1.25 * base for d in delays), (retry, min(delays), max(delays))
+        assert max(delays) - min(delays) > 0.15 * base  # jittered over the quarter
+    assert random.getstate() == state

@@ -613,3 +613,21 @@ def test_the_unfused_generator_without_a_callback_keeps_stats_at_its_report_poin
     assert len(list(gen)) == 11
     assert [n for _, n in stats.series][:3] == [1, 6, 11] and stats.series[-1] == (66.0, 11)
     assert stats.waits == 2  # the waits for items 2 and 7 (nothing after the last)
+
+
+def test_a_failing_callback_of_a_fused_sampled_monitor_is_called_once_and_counts_what_reached_it():
+    calls = []
+
+    def tracker(metrics, **kw):
+        calls.append(metrics)
+        raise RuntimeError(f"tracker down {len(calls)}")
+
+    stream = IterableSource(range(30)).map(plus_one_item).monitor(tracker, every=5)
+    with pytest.raises(RuntimeError, match="tracker down 1") as err:
+        list(stream)
+    assert err.value.__context__ is None and len(calls) == 1  # not called again while the run unwinds
+    assert stream.stats()["monitor"]["items"] == 5
+
+
+def plus_one_item(x):
+    return x + 1

@@ -235,7 +235,11 @@ class MonitorProbe:
         if count - self.last_n >= every or (
             heartbeat is not None and now - (self.last_t if self.last_call is None else self.last_call) >= heartbeat
         ):
-            self._report(count, now)
+            try:
+                self._report(count, now)
+            except BaseException:
+                self.due = 0  # this item is counted and reported: finish() must not count or report it again
+                raise
         if measured:  # the second call of a pair: the schedule below was set by the first
             self.due = max(self.due_next - 1, 1)
             return self.due

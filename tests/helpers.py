@@ -46,3 +46,19 @@ def sleepy(x, delay=0.002):
 
 def total(batch):
     return sum(batch)
+
+
+def resume_section(make, k):
+    """(the state after ``k`` items, the Resume lines explain() shows for a fresh handle that loaded it)."""
+    stream = make()
+    it = iter(stream)
+    for _ in range(k):
+        next(it)
+    state = stream.state_dict()
+    it.close()
+    resumed = make()
+    resumed.load_state_dict(state)
+    text = str(resumed.explain())
+    lines = text[text.index("== Resume") :].split("\n== ")[0].splitlines()
+    assert lines[1].strip() == "epoch (not set)"
+    return state["position"], [line.strip() for line in lines[2:]]

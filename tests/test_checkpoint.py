@@ -16,7 +16,7 @@ import pytest
 from squirrel_graph import IterableSource, Multiplexer, MultiplexingStrategy
 from squirrel_graph.checkpoint import NotResumableError, StateMismatchError, check_resumable
 from squirrel_graph.io.drivers import MessagepackDriver
-from tests.helpers import add_one, is_odd, not_div3, sleepy, times_two
+from tests.helpers import add_one, is_odd, not_div3, resume_section, sleepy, times_two
 
 
 def second(pair):
@@ -425,22 +425,6 @@ def test_explain_says_where_a_loaded_state_resumes_and_what_replays(tmp_path):
     skip = shuffle["up"]["skip"]
     assert f"skips its first {skip} element(s) before any user function" in section
     assert f"[0:keys]: skips its first {shuffle['up']['item']['n']} item(s) without reading them" in section
-
-
-def resume_section(make, k):
-    """(the state after ``k`` items, the Resume lines explain() shows for a fresh handle that loaded it)."""
-    stream = make()
-    it = iter(stream)
-    for _ in range(k):
-        next(it)
-    state = stream.state_dict()
-    it.close()
-    resumed = make()
-    resumed.load_state_dict(state)
-    text = str(resumed.explain())
-    lines = text[text.index("== Resume") :].split("\n== ")[0].splitlines()
-    assert lines[1].strip() == "epoch (not set)"
-    return state["position"], [line.strip() for line in lines[2:]]
 
 
 @pytest.mark.parametrize("k", [7, 33, 45])

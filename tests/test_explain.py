@@ -9,7 +9,7 @@ import pytest
 
 from squirrel_graph import IterableSource
 
-from helpers import add_one, is_odd, not_div3, times_two
+from helpers import add_one, is_odd, not_div3, resume_section, times_two
 
 
 def stream():
@@ -80,27 +80,12 @@ def test_text_after_a_run_names_the_stage_that_bounds_the_pipeline():
     assert "  bounds the pipeline: async_map(slow_add_one) (" in measured
 
 
-def _resume_lines(make, k):
-    """(the state's position after ``k`` items, the Resume lines of a fresh handle that loaded the state)."""
-    stream = make()
-    it = iter(stream)
-    for _ in range(k):
-        next(it)
-    state = stream.state_dict()
-    it.close()
-    resumed = make()
-    resumed.load_state_dict(state)
-    text = str(resumed.explain())
-    lines = text[text.index("== Resume") :].split("\n== ")[0].splitlines()
-    return state["position"], [line.strip() for line in lines[2:]]  # after the title and the epoch line
-
-
 def test_resume_lines_name_only_the_flatten_loop_not_a_later_fused_loop_it_passes_through():
     def make():
         nested = IterableSource([[1, 2, 3]] * 10).flatten().map(add_one)
         return nested.async_map(add_one, max_workers=1, buffer=1).map(add_one).filter(is_odd)
 
-    position, lines = _resume_lines(make, 4)
+    position, lines = resume_section(make, 4)
     skip, n = position["skip"], position["item"]["n"]
     assert lines == [
         f"flatten → map(add_one) [1:fused]: re-runs the item it was inside (its input resumes right before it) and "
@@ -110,7 +95,7 @@ def test_resume_lines_name_only_the_flatten_loop_not_a_later_fused_loop_it_passe
 
 
 def test_resume_lines_of_a_shuffle_count_the_items_it_rebuilds_from():
-    position, lines = _resume_lines(lambda: IterableSource(list(range(40))).shuffle(5, seed=3).map(add_one), 25)
+    position, lines = resume_section(lambda: IterableSource(list(range(40))).shuffle(5, seed=3).map(add_one), 25)
     first, pulled = position["from"], position["pulled"]
     assert first > 0 and position["up"] == {"n": first}  # the oldest buffered item is not the first one
     assert lines == [

@@ -26,7 +26,7 @@ def insert_monitors(plan: Plan, context: PassContext) -> PassResult:
         mon = Monitor(callback=callback, prefix=f"{label}: ", window_size=100, every=context.monitor_every, auto=True)
         inserts.append((nid, f"{nid}.monitor", mon))
         rewrites.append(Rewrite(NAME, "inserted", (nid,), f"measures what leaves {label}", result=f"{nid}.monitor"))
-    return PassResult(plan.insert_after(inserts) if inserts else plan, tuple(rewrites))
+    return PassResult(plan.insert_after(inserts), tuple(rewrites))
 
 
 PASS = Pass(

@@ -318,6 +318,24 @@ def test_the_series_is_bounded_and_spans_the_whole_run():
     assert max(gaps) < 4 * 100.0 / SERIES_POINTS  # spread over the run, not bunched at its start
 
 
+def test_the_series_keeps_one_point_per_instant():
+    """The end of a run at the instant of the last sample replaces that point instead of repeating it."""
+    from squirrel_graph.runtime.monitoring import MonitorStats
+
+    stats = MonitorStats("m")
+    stats.items = 1
+    stats.sample(0.5)
+    stats.sample(0.5, last=True)
+    assert stats.series == [(0.5, 1)]
+    stats.items = 3
+    stats.sample(0.5)  # a later count at the same instant: the point already there stays
+    assert stats.series == [(0.5, 1)]
+    stats.sample(0.5, last=True)
+    assert stats.series == [(0.5, 3)]
+    stats.sample(0.75)
+    assert stats.series == [(0.5, 3), (0.75, 3)]
+
+
 def probe_loop(probe, items, upstream_s=0.0, hook=True, calls=None):
     """What a generated loop does around a probe that ends its stage (with the resumed() hook, or without);
     ``calls`` collects the item counts at which the probe was called."""

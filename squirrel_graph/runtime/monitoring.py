@@ -39,10 +39,10 @@ class MonitorStats:
     def sample(self, now: float, last: bool = False) -> None:
         """Add ``(now - start, items)`` to the series: at most :data:`SERIES_POINTS` points; when full, every other
         point goes and the least gap grows, so the series spans the whole run at a bounded cost. ``last`` (the end
-        of a run) is always kept."""
+        of a run) is always kept; one point per instant."""
         t = now - self.start
         series = self.series
-        if series and t - series[-1][0] < self.gap:
+        if series and (t - series[-1][0] < self.gap or t == series[-1][0]):
             if not last:
                 return
             series.pop()

@@ -127,10 +127,10 @@ class _Shadow:
 
 
 class _Snapshots:
-    """Input positions before every ``every``-th pull, pruned to those a position can still need."""
+    """Input positions taken before some pulls (every ``every``-th, by the caller), pruned to those a position
+    can still need."""
 
-    def __init__(self, every: int, first: tuple[int, Any]) -> None:
-        self.every = every
+    def __init__(self, first: tuple[int, Any]) -> None:
         self.taken: deque[tuple[int, Any]] = deque([first])
 
     def before(self, n: int, at: Any) -> None:
@@ -250,14 +250,14 @@ def resumable_shuffle(ctx: RunContext, sid: str, inp: Any, node: Any, rng: Any, 
     if start:
         pulled, emitted, ended = int(start["pulled"]), int(start["emitted"]), bool(start["ended"])
         shadow.advance(emitted, pulled, ended)
-        snaps = _Snapshots(every, (int(start["from"]), start["up"]))
+        snaps = _Snapshots((int(start["from"]), start["up"]))
         snaps.taken.clear()
         it, restored, resolve = _restore(ctx, inp, start, shadow, snaps, up, every)
         buf[:] = restored
         rng.setstate(shadow.rng.getstate())
         c[:] = [pulled, emitted, shadow.c[DRAINING], int(ended)]
     else:
-        snaps = _Snapshots(every, (0, None))
+        snaps = _Snapshots((0, None))
         it = inp()
     opened_at = c[EMITTED]
 

@@ -62,8 +62,7 @@ def _assign(keys: Sequence[Any], splits: Sequence[Split], rank: int, world: int,
     out = list(keys)
     for s in splits:
         index, parts = (rank, world) if s.axis == "rank" else (worker, workers)
-        if parts > 1:
-            out = out[index::parts]
+        out = out[index::parts]
     return out
 
 
@@ -121,7 +120,7 @@ def _to_count(
                 f"{node.label()}: this process yielded {done['produced']} items but its shard counts promised at "
                 f"least {target}; the counts are wrong (check shard_counts=)"
             )
-        if done["pass"] > 0 and done["produced"] == done["pass_start"]:
+        if done["produced"] == done["pass_start"]:  # this pass (or the first, resumed at its start) gave nothing
             raise ValueError(f"{node.label()}: cannot pad to {target} items: this process has none to repeat")
         done["pass"] += 1  # pad: repeat this process's items from the start
         done["pass_start"] = done["produced"]

@@ -62,7 +62,7 @@ def sliding(ctx: RunContext, sid: str, inp: Any, node: Any) -> Iterator[Any]:
         if phase["done"]:
             return
         if start:  # re-read the window handed over last, then go on after it
-            window.extend(pull(size if not phase["tail"] else 2**62))
+            window.extend(pull(size))  # in the tail too: the window handed over holds at most ``size`` items
             if phase["tail"]:
                 drop(min(stride, len(window)))
                 yield from tail()

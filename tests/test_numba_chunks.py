@@ -160,3 +160,72 @@ def test_a_fallback_is_logged_once_at_info_naming_the_stage_and_the_reason(caplo
     assert len(records) == 1 and records[0].levelno == logging.INFO
     message = records[0].getMessage()
     assert message.startswith("numba_map(plus_one)") and "running in Python: compiled results differ" in message
+
+
+def reciprocal(a):
+    return 1.0 / a
+
+
+def test_later_arrays_like_the_first_run_compiled_and_unlike_ones_in_python():
+    """Compiled array code divides by zero silently (inf) where numpy in Python warns: with warnings as errors,
+    arrays of the first's dtype and ndim after it must not reach Python, and one of another ndim must."""
+    import warnings
+
+    like = [np.array([1.0, 2.0]), np.array([0.0, 4.0]), np.array([8.0])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        stream = IterableSource(like).numba_map(reciprocal)
+        got = stream.collect()
+        assert _mode(stream) == "numba (per array)"
+        _same_arrays(got, [np.array([1.0, 0.5]), np.array([np.inf, 0.25]), np.array([0.125])])
+        with pytest.raises(RuntimeWarning, match="divide by zero"):
+            IterableSource([like[0], np.array([[0.0]])]).numba_map(reciprocal).collect()
+
+
+def _state(stream):
+    (state,) = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "compilations")]
+    return state
+
+
+def test_each_array_dtype_and_ndim_compiles_its_own_kernel(monkeypatch):
+    from squirrel_graph.backends import numba as numba_backend
+
+    monkeypatch.setattr(numba_backend, "_KERNELS", {})  # no kernel left by an earlier test
+    floats = IterableSource(_arrays(3)).numba_map(scale_shift)
+    floats.collect()
+    assert _state(floats).compilations == 1
+    ints = IterableSource(_arrays(3, dtype=np.int64, shape=(2, 2, 2))).numba_map(scale_shift)
+    _same_arrays(ints.collect(), [scale_shift(a) for a in _arrays(3, dtype=np.int64, shape=(2, 2, 2))])
+    assert _state(ints).compilations == 1  # a kernel of its own, not the float one's cache entry
+    again = IterableSource(_arrays(2)).numba_map(scale_shift)
+    again.collect()
+    assert _state(again).compilations == 0
+
+
+class _TickClock:
+    """perf_counter() one second later on every call: each timed compile-and-check step lasts exactly 1 s."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "items, fn, mode",
+    [
+        (list(range(5)), times4, "numba (chunks of int)"),
+        (_arrays(2), scale_shift, "numba (per array)"),
+        ([np.arange(6, dtype=np.int8)], plus_one, "python"),  # compiled and checked, then fell back
+    ],
+)
+def test_compile_seconds_add_up_over_every_opening_of_the_stage_in_a_run(monkeypatch, items, fn, mode):
+    from squirrel_graph.backends import numba as numba_backend
+
+    monkeypatch.setattr(numba_backend, "time", _TickClock())
+    stream = IterableSource(items).numba_map(fn).loop(3)  # the numba stage is opened three times in one run
+    assert len(stream.collect()) == 3 * len(items)
+    state = _state(stream)
+    assert state.mode == mode and state.compile_seconds == 3.0

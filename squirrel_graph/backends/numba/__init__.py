@@ -236,7 +236,7 @@ def _run(
     kind = _kind(first)
     if kind is None:
         _fall_back(state, f"items of type {type(first).__name__} are not Python numbers or numeric numpy arrays")
-        yield from tracker.counting(fallback.open(tracker.reading(itertools.chain([first], it), 0), None))
+        yield from tracker.counting(fallback.open(tracker.reading(itertools.chain([first], it), 0)))
         return
     if kind.startswith("array"):
         yield from tracker.counting(_run_arrays(first, tracker.reading(it, 1), nodes, fallback, state))
@@ -246,7 +246,7 @@ def _run(
     try:  # compile, then check the first chunk against Python: values and types must be identical
         _, chunk_fn, out_dtype = _kernels(nodes, kind, state)
         compiled = _scalar_chunk(head, kind, chunk_fn, out_dtype)
-        python = list(fallback.open(iter(head), None))
+        python = list(fallback.open(iter(head)))
         if compiled is None:
             raise _Mismatch("the first chunk cannot be computed as int64/float64 (values beyond int64, mixed types)")
         if not _same(compiled, python):
@@ -254,7 +254,7 @@ def _run(
     except Exception as exc:
         state.compile_seconds += time.perf_counter() - start
         _fall_back(state, _reason(exc))
-        yield from tracker.counting(fallback.open(tracker.reading(itertools.chain(head, it), 0), None))
+        yield from tracker.counting(fallback.open(tracker.reading(itertools.chain(head, it), 0)))
         return
     state.compile_seconds += time.perf_counter() - start
     state.mode, state.reason = f"numba (chunks of {kind})", ""
@@ -265,7 +265,7 @@ def _run(
         if not chunk:
             return
         result = _scalar_chunk(chunk, kind, chunk_fn, out_dtype)
-        yield from tracker.emit(result if result is not None else list(fallback.open(iter(chunk), None)))
+        yield from tracker.emit(result if result is not None else list(fallback.open(iter(chunk))))
 
 
 def _run_arrays(first: Any, it: Iterator[Any], nodes: Sequence[Node], fallback: Any, state: NumbaState):
@@ -274,13 +274,13 @@ def _run_arrays(first: Any, it: Iterator[Any], nodes: Sequence[Node], fallback: 
         item_fn, _, _ = _kernels(nodes, f"array:{first.dtype.str}:{first.ndim}", state)
         keep, y = item_fn(first)
         compiled = [y] if keep else []
-        python = list(fallback.open(iter([first]), None))
+        python = list(fallback.open(iter([first])))
         if not _same(compiled, python):
             raise _Mismatch("compiled results differ from Python's in dtype or value (numba's dtype rules)")
     except Exception as exc:
         state.compile_seconds += time.perf_counter() - start
         _fall_back(state, _reason(exc))
-        yield from fallback.open(itertools.chain([first], it), None)
+        yield from fallback.open(itertools.chain([first], it))
         return
     state.compile_seconds += time.perf_counter() - start
     state.mode, state.reason = "numba (per array)", ""
@@ -292,7 +292,7 @@ def _run_arrays(first: Any, it: Iterator[Any], nodes: Sequence[Node], fallback: 
             if keep:
                 yield y
         else:  # an item unlike the first: Python, for this item
-            yield from fallback.open(iter([x]), None)
+            yield from fallback.open(iter([x]))
 
 
 class _Mismatch(Exception):

@@ -67,4 +67,4 @@ class ChunkPositions:
         if not self.started:
             return self.initial
         taken = self.done if self.seq is None else len(self.seq) - operator.length_hint(self.it)
-        return {"chunk": self.at, "skip": taken} if self.at is not None or taken else None
+        return {"chunk": self.at, "skip": taken}

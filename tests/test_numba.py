@@ -116,3 +116,27 @@ def test_review_cases_integer_operators_closures_numpy_scalars_mixed_arrays_and_
     f32 = [np.arange(4, dtype=np.float32)]
     normed = IterableSource(f32).numba_map(lambda a: (a - a.mean()) / (a.std() + 1e-6)).collect()
     assert normed[0].dtype == ((f32[0] - f32[0].mean()) / (f32[0].std() + 1e-6)).dtype
+
+
+@pytest.mark.parametrize(
+    "message, reason",
+    [
+        ("", "ValueError"),  # nothing to say: the error's type
+        ("first\n\nsecond\nthird", "first second"),  # the first two distinct non-blank lines
+        ("same\nsame\nother", "same other"),
+        (
+            "Failed in nopython mode\nfound for signature:\n >>> f(int64)\nmore",
+            "Failed in nopython mode found for signature: >>> f(int64)",
+        ),  # a second line ending in ':' brings the line after it
+        ("a\nb:", "a b:"),
+        ("a\nb:\nc", "a b: c"),
+        (
+            "No implementation\nfor this:\n >>> g(float64)\nThere are 2 candidates:\nTypingError: no match\nx",
+            "No implementation for this: >>> g(float64) (TypingError: no match)",
+        ),
+        ("one\ntwo\nTypingError: late\nTypingError: later", "one two (TypingError: late)"),
+        ("one\ntypingerror: lower case is not numba's", "one typingerror: lower case is not numba's"),
+    ],
+)
+def test_the_fallback_reason_keeps_the_informative_lines_of_numbas_error(message, reason):
+    assert numba_backend._reason(ValueError(message)) == reason

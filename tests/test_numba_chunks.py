@@ -162,6 +162,17 @@ def test_a_fallback_is_logged_once_at_info_naming_the_stage_and_the_reason(caplo
     assert message.startswith("numba_map(plus_one)") and "running in Python: compiled results differ" in message
 
 
+def test_a_stage_falling_back_on_every_opening_of_a_run_logs_it_once(caplog):
+    import logging
+
+    items = [np.arange(6, dtype=np.int8) for _ in range(2)]
+    stream = IterableSource(items).numba_map(plus_one).loop(3)
+    with caplog.at_level(logging.INFO, logger="squirrel_graph"):
+        got = stream.collect()
+    _same_arrays(got, [plus_one(a) for a in items] * 3)
+    assert len([r for r in caplog.records if "not compiled with numba" in r.getMessage()]) == 1
+
+
 def reciprocal(a):
     return 1.0 / a
 

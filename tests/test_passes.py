@@ -326,6 +326,36 @@ def test_push_splits_keeps_a_pinned_split_and_a_split_below_a_shared_node():
     assert edges(result.plan) == edges(shared)
 
 
+@covers("push_splits", "declines")
+def test_push_splits_stops_below_a_node_with_several_inputs_even_one_that_lets_splits_pass():
+    """No node of ours with several inputs lets a split pass today (they are order-sensitive); an order-free union
+    would, and a split above it would then sit on one input only: the pass must keep it in place."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from squirrel_graph.graph import Node, traits
+
+    @traits(item_independent=True)
+    @dataclass(frozen=True, eq=False)
+    class Union(Node):
+        kind: ClassVar[str] = "union"
+        n_inputs: ClassVar[int | None] = None
+
+    assert Union().lets_split_pass("rank")
+    plan = Plan.build(
+        [
+            ("0:a", IterSource(source=range(4)), ()),
+            ("1:b", IterSource(source=range(4, 8)), ()),
+            ("2:union", Union(), ("0:a", "1:b")),
+            ("3:split", Split("rank", 0, 2), ("2:union",)),
+        ],
+        "3:split",
+    )
+    result = push_splits(plan, PassContext())
+    assert [(r.action, r.reason) for r in result.rewrites] == [("kept", "stays in place: union has several inputs")]
+    assert edges(result.plan) == edges(plan)
+
+
 # ------------------------------------------------------------------------------------------ offload_to_dask
 
 DASK = PassContext(backend="dask", per_key_engine="dask")

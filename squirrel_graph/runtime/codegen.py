@@ -159,7 +159,6 @@ def _compiled(source: str) -> Callable[..., Any]:
 def _annotate_from_traceback(exc: BaseException, meta: tuple[dict[int, int], tuple[str, ...], tuple[str, ...]]) -> None:
     """Name the logical node whose generated line raised ``exc`` (not the upstream iterator's errors)."""
     owners, labels, node_ids = meta
-    tb = exc.__traceback__
-    idx = owners.get(tb.tb_lineno) if tb is not None else None
+    idx = owners.get(exc.__traceback__.tb_lineno)  # called inside the generated loop's except: never None
     if idx is not None:
         annotate(exc, labels[idx], node_ids[idx])

@@ -140,3 +140,117 @@ def test_review_cases_integer_operators_closures_numpy_scalars_mixed_arrays_and_
 )
 def test_the_fallback_reason_keeps_the_informative_lines_of_numbas_error(message, reason):
     assert numba_backend._reason(ValueError(message)) == reason
+
+
+def _numba_line(stream) -> str:
+    """The stage's line under "numba, in the latest run" in ``explain()``."""
+    return str(stream.explain()).split("== numba, in the latest run ==\n")[1].splitlines()[0].strip()
+
+
+def test_a_stage_that_got_no_items_says_it_did_not_run():
+    stream = IterableSource([]).numba_map(double_plus)
+    assert stream.collect() == []
+    assert _numba_line(stream) == "numba_map(double_plus): not run (compile 0.00 s, 0 new)"
+
+
+def widen_late(x):
+    return x * 1.0 if x > 2 else x  # Python: ints then floats; numba: float64 throughout
+
+
+@pytest.mark.parametrize(
+    "items, fn, want, why",
+    [
+        (range(1, 6), widen_late, [1, 2, 3.0, 4.0, 5.0],
+         "compiled results differ from Python's in value or type (numba's typing rules)"),
+        ([1, 2**70], double_plus, [3, 2**71 + 1],
+         "the first chunk cannot be computed as int64/float64 (values beyond int64, mixed types)"),
+    ],
+)  # fmt: skip
+def test_a_first_chunk_that_cannot_be_compiled_as_python_computes_it_falls_back_saying_why(items, fn, want, why):
+    stream = IterableSource(items).numba_map(fn)
+    got = stream.collect()
+    assert got == want and [type(x) for x in got] == [type(x) for x in want]
+    line = _numba_line(stream)
+    assert line.startswith(f"numba_map({fn.__name__}): python (compile ") and line.endswith(f" new); why: {why}")
+
+
+def pair_up(x):
+    return [x, -x]
+
+
+def test_a_run_with_a_flatten_is_left_to_the_threaded_backend():
+    stream = IterableSource(range(3)).numba_map(pair_up).flatten()
+    assert stream.collect() == [0, 0, 1, -1, 2, -2]
+    assert "== numba, in the latest run ==" not in str(stream.explain())
+    assert "[threaded] numba_map(pair_up) → flatten" in str(stream.explain(stage="physical"))
+
+
+def seven_times(x):
+    return 7 * x
+
+
+def test_an_already_jitted_function_is_compiled_into_the_loop_as_it_is():
+    import numba
+
+    stream = IterableSource(range(5)).numba_map(numba.njit(seven_times))
+    assert stream.collect() == [0, 7, 14, 21, 28]
+    assert "): numba (chunks of int) (compile " in _numba_line(stream)
+
+
+def is_odd(x):
+    return x % 2 == 1
+
+
+def test_every_function_and_node_kind_gets_a_kernel_of_its_own(monkeypatch):
+    """Kernels are cached per (functions, node kinds, item kind): a map and a filter of one function, or two
+    functions, never share one (a shared one would fail the first-chunk check and fall back to Python)."""
+    monkeypatch.setattr(numba_backend, "_KERNELS", {})
+    streams = {
+        "map": IterableSource(range(10)).numba_map(is_odd),
+        "filter": IterableSource(range(10)).filter(is_odd).compile(backend="numba"),
+        "other": IterableSource(range(10)).numba_map(seven_times),
+    }
+    assert streams["map"].collect() == [x % 2 == 1 for x in range(10)]
+    assert streams["filter"].collect() == [1, 3, 5, 7, 9]
+    assert streams["other"].collect() == [7 * x for x in range(10)]
+    for stream in streams.values():
+        assert "numba (chunks of int) (compile " in _numba_line(stream) and _numba_line(stream).endswith(", 1 new)")
+
+
+def test_kernels_leave_no_numba_cache_files_beside_the_users_code(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    (tmp_path / "sg_user_fns.py").write_text("def nine_times(x):\n    return 9 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sg_user_fns", raising=False)
+    user = importlib.import_module("sg_user_fns")
+    try:
+        assert IterableSource(range(4)).numba_map(user.nine_times).collect() == [0, 9, 18, 27]
+    finally:
+        sys.modules.pop("sg_user_fns", None)
+    assert sorted(p.name for p in tmp_path.rglob("*.nb*")) == []
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ([1], [1, 2], False),
+        ([1], [1.0], False),
+        ([1], [2], False),
+        ([1.5, 2], [1.5, 2], True),
+        ([NAN], [NAN], True),
+        ([NAN], [1.0], False),
+        ([1.0], [NAN], False),
+        ([np.arange(4.0)], [np.arange(4.0)], True),
+        ([np.arange(4.0)], [np.arange(4.0, dtype=np.float32)], False),
+        ([np.arange(4.0)], [np.arange(4.0).reshape(2, 2)], False),
+        ([np.arange(4.0)], [np.arange(4.0) + 1], False),
+        ([np.array([1.0, NAN])], [np.array([1.0, NAN])], True),
+    ],
+)
+def test_the_first_chunk_check_compares_types_dtypes_shapes_and_values(a, b, same):
+    assert numba_backend._same(a, b) is same

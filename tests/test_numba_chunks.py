@@ -92,6 +92,15 @@ def test_mixed_types_across_chunks_keep_python_types():
     want = [double_plus(x) for x in items]
     assert got == want
     assert [type(x) for x in got] == [type(x) for x in want]
+    assert _mode(stream) == "numba (chunks of int)"  # the first chunk is exactly the ints
+
+
+def test_a_float_run_of_a_function_that_keeps_ints_ints_compiles_for_floats():
+    items = [i * 0.5 - 100.0 for i in range(N)]
+    stream = IterableSource(items).numba_map(double_plus)
+    got = stream.collect()
+    assert _mode(stream) == "numba (chunks of float)"
+    assert got == [double_plus(x) for x in items] and {type(x) for x in got} == {float}
 
 
 # ------------------------------------------------------------------------------------------------ per-array path

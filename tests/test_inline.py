@@ -86,20 +86,71 @@ def test_functions_that_read_names_or_are_not_simple_are_called_not_inlined(fn):
     assert inline_expression(fn, "_x") is None
 
 
-def test_an_edited_source_file_is_never_inlined(tmp_path, monkeypatch):
-    mod = tmp_path / "edited_mod.py"
-    mod.write_text("def f(x):\n    return x + 1\n")
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("x + 1", "x - 1000"),
+        ("x in (1, 2)", "x in (1, 3)"),
+        ("x in (1, 2)", "x in {1, 2}"),
+        ("x * 2", "x * 2.0"),
+        ("x + 0.0", "x + -0.0"),
+    ],
+)
+def test_an_edited_source_file_is_never_inlined(tmp_path, monkeypatch, before, after):
+    name = f"edited_mod_{abs(hash((before, after)))}"
+    mod = tmp_path / f"{name}.py"
+    mod.write_text(f"def f(x):\n    return {before}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("edited_mod")
+    module = importlib.import_module(name)
     try:
-        mod.write_text("def f(x):\n    return x - 1000\n")  # the file no longer matches the loaded code
+        mod.write_text(f"def f(x):\n    return {after}\n")  # the file no longer matches the loaded code
         import linecache
 
         linecache.checkcache(str(mod))
         assert inline_expression(module.f, "_x") is None
-        assert IterableSource([1, 2]).map(module.f).collect() == [2, 3]
+        loaded = [eval(before, {"x": x}) for x in (1, 2, 3)]
+        assert IterableSource([1, 2, 3]).map(module.f).collect() == loaded
     finally:
-        sys.modules.pop("edited_mod", None)
+        sys.modules.pop(name, None)
+
+
+def test_a_function_from_a_module_without_future_imports_is_inlined(tmp_path, monkeypatch):
+    """This package compiles with ``from __future__ import annotations``; the check must not lend that flag to
+    the user's code (whose compiled form would then never match)."""
+    (tmp_path / "plain_user_mod.py").write_text("def add_two(x):\n    return x + 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module("plain_user_mod")
+        assert inline_expression(module.add_two, "_x") == "(_x + 2)"
+    finally:
+        sys.modules.pop("plain_user_mod", None)
+
+
+def in_small_set(x):
+    return x in {1, 2, 3}  # a frozenset constant
+
+
+async def async_plus_one(x):
+    return x + 1
+
+
+def odd_by_walrus(x):
+    return (x := x + 1) % 2 == 0  # rebinds its own parameter: inlined, it would rebind the loop's item
+
+
+def two_params(x, y):
+    return x + 1  # called with one item it raises; inlined, it would not
+
+
+def test_constant_containers_inline_and_two_parameters_coroutines_and_rebinding_expressions_do_not():
+    assert inline_expression(two_params, "_x") is None
+    with pytest.raises(TypeError, match="y"):
+        IterableSource([1]).map(two_params).collect()
+    assert inline_expression(in_small_set, "_x") == "(_x in {1, 2, 3})"
+    assert IterableSource(range(5)).filter(in_small_set).collect() == [1, 2, 3]
+    assert inline_expression(async_plus_one, "_x") is None
+    assert inline_expression(odd_by_walrus, "_x") is None
+    assert IterableSource(range(6)).filter(odd_by_walrus).collect() == [1, 3, 5]
 
 
 def test_explain_reports_what_was_inlined_and_inline_false_turns_it_off():

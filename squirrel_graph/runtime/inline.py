@@ -137,9 +137,8 @@ def _code_key(c: types.CodeType) -> tuple[Any, ...]:
 
 
 def _const_key(value: Any) -> Any:
-    """Constants compared by type and repr: ``1 == 1.0 == True`` and ``0.0 == -0.0`` must not count as equal."""
-    if isinstance(value, types.CodeType):
-        return _code_key(value)
+    """Constants compared by repr, which tells ``1``, ``1.0`` and ``True`` apart (and ``0.0`` from ``-0.0``),
+    where ``==`` does not. (No nested code object gets here: lambdas and comprehensions are never inlined.)"""
     if isinstance(value, (tuple, frozenset)):
         return (type(value).__name__, tuple(_const_key(v) for v in value))
-    return (type(value).__name__, repr(value))
+    return repr(value)

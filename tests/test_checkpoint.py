@@ -327,17 +327,23 @@ def test_the_dask_backend_resumes_per_key_tasks_and_dask_maps(store_url, dask_cl
     assert maps == list(range(2, 32))
 
 
-@pytest.mark.parametrize("items", ["ints", "dicts"], ids=["compiled chunks", "python fallback"])
+@pytest.mark.parametrize(
+    "items", ["ints", "dicts", "too big"], ids=["compiled chunks", "python fallback", "first chunk falls back"]
+)
 def test_the_numba_backend_resumes_inside_and_across_chunks(items):
-    data = list(range(9000)) if items == "ints" else [{"v": i} for i in range(9000)]
-    fn = inc if items == "ints" else (lambda d: {"v": d["v"] + 1})
-    keep = odd if items == "ints" else (lambda d: d["v"] % 2 == 1)
+    data = {
+        "ints": list(range(9000)),
+        "dicts": [{"v": i} for i in range(9000)],
+        "too big": [2**70, *range(1, 9000)],  # the compiled first chunk is refused: Python re-reads it, then on
+    }[items]
+    fn = (lambda d: {"v": d["v"] + 1}) if items == "dicts" else inc
+    keep = {"dicts": lambda d: d["v"] % 2 == 1, "too big": lambda x: x % 3 != 0}.get(items, odd)
 
     def make():
         return IterableSource(data).numba_map(fn).filter(keep)
 
     full = check_positions(make, [0, 1, 2047, 2048, 2049, 3000, 4499, 4500])
-    assert len(full) == 4500
+    assert len(full) == (6000 if items == "too big" else 4500)
 
 
 def test_multiplexers_and_sampler_sources_resume_from_their_draws():
@@ -585,6 +591,17 @@ def test_a_sampler_source_resumed_twice_replays_all_its_draws(k1):
         got, second = resumed_twice(make, k1, k2)
         assert got == full, f"resumed after {k1}, then after {k2}"
         assert second["position"]["draws"] >= k2  # a draw per item, and one per input that ran out
+
+
+@pytest.mark.parametrize("k1", [1, 2049, 3001])
+def test_a_numba_stage_resumed_twice_keeps_its_chunk_and_skip(k1):
+    def make():
+        return IterableSource(list(range(9000))).numba_map(inc).filter(odd)
+
+    full = list(make())
+    for k2 in (k1, k1 + 1, k1 + 1400):
+        got, _ = resumed_twice(make, k1, k2)
+        assert got == full, f"resumed after {k1}, then after {k2}"
 
 
 def state_after(make, k):

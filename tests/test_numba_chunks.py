@@ -239,6 +239,7 @@ class _TickClock:
         (list(range(5)), times4, "numba (chunks of int)"),
         (_arrays(2), scale_shift, "numba (per array)"),
         ([np.arange(6, dtype=np.int8)], plus_one, "python"),  # compiled and checked, then fell back
+        ([2**70, 1], times4, "python"),  # a first chunk beyond int64: compiled, refused, computed in Python
     ],
 )
 def test_compile_seconds_add_up_over_every_opening_of_the_stage_in_a_run(monkeypatch, items, fn, mode):

@@ -281,7 +281,14 @@ def test_with_positions_turned_off_read_ahead_stages_say_so_and_items_are_unchan
         state = stream.state_dict()
         rest = list(it)
     assert head + rest == list(range(1, 21))
-    assert state["resumable"] is False and "track_positions(False)" in state["reason"]
+    assert state["resumable"] is False
+    assert state["reason"] == "1:async_map: positions are turned off (track_positions(False))"
+    with track_positions(False):
+        prefetched = IterableSource(list(range(20))).map(add_one).prefetch(3)
+        it = iter(prefetched)
+        assert [next(it) for _ in range(2)] == [1, 2]
+        assert prefetched.state_dict()["reason"] == "2:prefetch: positions are turned off (track_positions(False))"
+        it.close()
     stream = make()  # back on outside the block
     it = iter(stream)
     next(it)

@@ -178,3 +178,49 @@ def test_error_in_an_inlined_expression_names_the_stage():
     assert stage_of(info.value) == "map(inv)"
     assert any("(node 3:map)" in n for n in info.value.__notes__)
     assert "squirrel_graph fused loop" in "".join(traceback.format_tb(info.value.__traceback__))
+
+
+def raise_on_zero(x):
+    return 1 // x
+
+
+def bad_collate(batch):
+    raise ValueError(f"cannot collate {batch}")
+
+
+def collate_pairs_only(batch):
+    return batch if len(batch) == 2 else bad_collate(batch)
+
+
+def same(x):
+    return x
+
+
+FUSED_ERRORS = {
+    "filter": (lambda: IterableSource([2, 0]).map(twice).filter(raise_on_zero), "filter(raise_on_zero)", "2:filter"),
+    "leading flatten": (lambda: IterableSource([[1], 2]).flatten().map(twice), "flatten", "1:flatten"),
+    "later flatten": (lambda: IterableSource([[1], 2]).map(same).flatten(), "flatten", "2:flatten"),
+    "full batch": (
+        lambda: IterableSource(range(4)).map(twice).batched(2, collation_fn=bad_collate),
+        "batched(2)",
+        "2:batched",
+    ),
+    "last partial batch": (
+        lambda: (
+            IterableSource(range(3)).map(twice).batched(2, collation_fn=collate_pairs_only, drop_last_if_not_full=False)
+        ),
+        "batched(2)",
+        "2:batched",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FUSED_ERRORS)
+def test_an_error_on_any_line_of_a_fused_loop_names_the_stage_that_owns_the_line(case):
+    make, stage, node = FUSED_ERRORS[case]
+    stream = make()
+    assert "generated loop" in str(stream.explain(stage="physical"))  # the stages really run fused
+    with pytest.raises(Exception) as info:
+        stream.collect()
+    assert stage_of(info.value) == stage
+    assert info.value.__notes__ == [f"squirrel_graph: raised in stage '{stage}' (node {node})"]

@@ -22,9 +22,13 @@ def halve(x):
 
 
 def _mode(stream) -> str:
-    states = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "mode")]
-    (state,) = states
-    return state.mode
+    return _state(stream).mode
+
+
+def _state(stream):
+    """The run's one numba stage state (mode, reason, compile seconds, compilations)."""
+    (state,) = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "compilations")]
+    return state
 
 
 def _python(items, *fns, keep=None):
@@ -200,11 +204,6 @@ def test_later_arrays_like_the_first_run_compiled_and_unlike_ones_in_python():
         _same_arrays(got, [np.array([1.0, 0.5]), np.array([np.inf, 0.25]), np.array([0.125])])
         with pytest.raises(RuntimeWarning, match="divide by zero"):
             IterableSource([like[0], np.array([[0.0]])]).numba_map(reciprocal).collect()
-
-
-def _state(stream):
-    (state,) = [s for s in stream.__dict__["_last_state"][0].values() if hasattr(s, "compilations")]
-    return state
 
 
 def test_each_array_dtype_and_ndim_compiles_its_own_kernel(monkeypatch):

@@ -112,19 +112,9 @@ def _dump_and_kill(proc: subprocess.Popen) -> str:
     return err
 
 
-def _default_sigint() -> None:
-    """A job started in the background by a non-interactive shell (``make test &``) ignores SIGINT, and a child
-    inherits that, so Python would never see the Ctrl-C: start the child as a terminal would."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _spawn(script: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
